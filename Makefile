@@ -1,0 +1,70 @@
+# minidocker lab kit: the two commands.
+#   make lab    install what is missing, build the offline base image, start JupyterLab
+#   make test   install what is missing, run the whole suite (notebooks and labs included)
+# Run as root on Debian 12 / Ubuntu or an EL9 (CentOS Stream 9, AlmaLinux, Rocky).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+JUPYTER_HOST ?= 127.0.0.1
+JUPYTER_PORT ?= 8888
+PYTEST_ARGS ?=
+
+# System packages, by family. Peers (runc, skopeo, umoci, crun, docker-registry)
+# are here because tests use them to check what minidocker writes.
+DEB_PKGS := python3 python3-venv python3-dev gcc make iproute2 iptables busybox-static \
+	docker-registry runc skopeo umoci crun apache2-utils curl kmod util-linux \
+	qemu-system-x86 shellcheck vagrant debootstrap systemd
+EL_PKGS := python3.12 python3.12-devel gcc make iproute iptables-nft nftables skopeo runc \
+	crun httpd-tools curl kmod util-linux
+
+.PHONY: lab test test-fast system-deps venv base-image notebooks-test bench clean-state help
+
+help:
+	@echo "make lab    - set up everything and start JupyterLab on notebooks/"
+	@echo "make test   - set up everything and run the whole test suite"
+	@echo "make test-fast - unit + integration tests only (no notebooks, no VM guest)"
+
+system-deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make: run as root (namespaces and cgroups need it)"; exit 1; fi
+	@if command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	elif command -v dnf >/dev/null; then \
+	  bash vagrant/install-el9-packages.sh; \
+	else echo "make: neither apt-get nor dnf found: install the packages listed in the Makefile by hand"; exit 1; fi
+
+PYTHON_FOR_VENV := $(shell command -v python3.12 || command -v python3)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[lab,test]'
+	@touch $@
+
+venv: system-deps $(VENV)/.installed
+
+base-image: venv
+	$(PY) -m minidocker.image.base
+
+lab: venv base-image
+	$(VENV)/bin/jupyter lab --allow-root --no-browser --ip=$(JUPYTER_HOST) --port=$(JUPYTER_PORT) \
+	  --ServerApp.root_dir=$(CURDIR)/notebooks
+
+# The whole suite. pytest exits 5 when it collects no test: that is a failure here.
+test: venv base-image
+	$(PYTEST) -q -p no:cacheprovider $(PYTEST_ARGS) tests; rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "make test: no tests were collected"; exit 1; fi; exit $$rc
+
+test-fast: venv
+	$(PYTEST) -q -x -p no:cacheprovider -m "not slow" tests/unit tests/integration
+
+bench: venv
+	$(PY) -m bench.run
+
+clean-state:
+	-$(VENV)/bin/minidocker system prune -f

@@ -1,0 +1,4 @@
+"""python -m minidocker"""
+from .cli import entry
+
+entry()

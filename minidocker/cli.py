@@ -1,0 +1,84 @@
+"""The `minidocker` command: argument parsing, and the one place errors become exit codes.
+
+Each group of verbs lives in `minidocker/commands/<group>.py` with a
+`register(subparsers)` function; handlers import heavy modules lazily so that
+`minidocker run` starts fast (no matplotlib, no registry client).
+
+Exit codes, as docker's:
+  125  minidocker's own error (bad flag, unknown image, name in use, ...)
+  126  the container's command could not be executed
+  127  the container's command was not found
+  N    otherwise, the container's own exit code
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from . import __version__
+from .errors import MinidockerError
+
+#: the command modules, in the order `minidocker --help` lists them
+COMMAND_MODULES = ["containers", "images", "build", "registry", "network",
+                   "volumes", "resources", "system"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as docker does: exit 125, one hint."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"minidocker: {message}\nSee '{self.prog} --help'.\n")
+        raise SystemExit(125)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="minidocker", description="A container runtime written to be read.")
+    p.add_argument("--explain", action="store_true",
+                   help="print every kernel step and its shell equivalent as it happens")
+    p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as e:
+            if e.name and e.name.endswith(f"commands.{name}"):
+                continue  # a command group not written yet
+            raise
+        mod.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(f"minidocker version {__version__}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 125
+    if args.explain:
+        from .trace import enable_explain
+        enable_explain()
+    try:
+        rc = args.func(args)
+        return int(rc or 0)
+    except MinidockerError as e:
+        sys.stderr.write(f"minidocker: {e.message}\n")
+        if e.hint:
+            sys.stderr.write(f"hint: {e.hint}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `minidocker ps | head`: the reader went away; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The container's first process: from fork() to exec() (xv6's main.c, read top to bottom).
+
+Who runs what:
+  monitor  (host)        creates the cgroup, forks the "stage" process, wires the network,
+                         then says "go" and waits for PID 1 to exit
+  stage    (host PIDs)   joins the cgroup, unshare()s the namespaces, forks PID 1, exits
+  PID 1    (container)   waits for "go", builds the root filesystem, pivots, execs the command
+
+Everything in this file runs between fork() and exec(): it stays short, touches
+no shared state, and reports failures to the monitor as one JSON line on a
+close-on-exec pipe (if exec succeeds the pipe just closes: that EOF *is* the
+success message).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import termios
+import traceback
+
+# Everything PID 1 needs is imported here, at the top: after pivot_root the
+# host's files (this package included) are gone, so a lazy import would fail.
+from ..kernel import libc, mounts, namespaces, overlay
+from ..kernel.mounts import secure_join
+from ..trace import step
+from . import security, volumes
+
+
+def stage(kinds: list[str], cgroup_apply, pid_w: int, child_main) -> None:
+    """Runs in the stage process. Never returns.
+
+    Shell: `echo $$ > CGROUP/cgroup.procs; unshare --pid --mount ... --fork CHILD`.
+    """
+    code = 0
+    try:
+        if cgroup_apply is not None:
+            cgroup_apply(os.getpid())
+        namespaces.unshare(kinds)
+        pid = os.fork()
+        if pid == 0:
+            child_main()           # never returns
+            os._exit(125)
+        os.write(pid_w, f"{pid}\n".encode())
+    except BaseException as e:  # report anything to the monitor, then die
+        os.write(pid_w, ("error " + json.dumps(_describe(e)) + "\n").encode())
+        code = 125
+    os._exit(code)
+
+
+def _describe(e: BaseException) -> dict:
+    msg = str(e) or e.__class__.__name__
+    if not isinstance(e, OSError) or os.environ.get("MINIDOCKER_DEBUG"):
+        msg += "\n" + "".join(traceback.format_exception(e)).rstrip()
+    return {"error": msg, "code": getattr(e, "exit_code", 125)}
+
+
+def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple[int, int, int],
+                   setsid_tty: bool) -> None:
+    """PID 1 of the container, up to exec(). Never returns.
+
+    The steps, each a call into kernel/:
+      1. wait for the monitor's "go" (cgroup joined, network wired)
+      2. make every mount private                      mount --make-rprivate /
+      3. mount the image layers + upper dir             mount -t overlay ...
+      4. volumes, /etc/hosts, /etc/resolv.conf, tmpfs   mount --bind / mount -t tmpfs
+      5. /proc, /sys (read-only), /dev                  mount -t proc ...
+      6. pivot_root into the new root, drop the old     pivot_root . .old; umount -l /.old
+      7. hostname                                       hostname ID
+      8. user, working directory, environment           setpriv / cd / env
+      9. exec the command                               exec CMD
+    """
+    try:
+        if os.read(go_r, 2) != b"go":
+            os._exit(125)   # the monitor gave up on us
+        os.close(go_r)
+        cfg = c.config
+        rootfs = c.merged_dir
+
+        mounts.make_private("/")
+        overlay.mount_overlay(lower_dirs, c.upper_dir, c.work_dir, rootfs)
+        _mount_volumes(c, rootfs)
+        _mount_etc_files(c, rootfs)
+        mounts.mount_proc(rootfs)
+        mounts.mount_sys(rootfs)
+        mounts.mount_dev(rootfs)
+        for m in cfg.mounts:
+            if m.kind == "tmpfs":
+                target = secure_join(rootfs, m.target)
+                mounts.mount_fs("tmpfs", target, libc.MS_NOSUID | libc.MS_NODEV, m.options or "mode=1777")
+        mounts.pivot_root_to(rootfs)
+        if cfg.read_only:
+            mounts.remount_readonly("/")
+
+        if cfg.network != "host":
+            step("hostname", f"sethostname({cfg.hostname})", f"hostname {cfg.hostname}")
+            libc.sethostname(cfg.hostname)
+
+        env = dict(e.split("=", 1) for e in cfg.env)
+        uid, gid, groups, home = resolve_user(cfg.user)
+        env.setdefault("HOME", home)
+        env.setdefault("HOSTNAME", cfg.hostname)
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        if cfg.tty:
+            env.setdefault("TERM", "xterm")
+        workdir = cfg.workdir or "/"
+        os.makedirs(workdir, exist_ok=True)   # docker creates a missing WORKDIR too
+
+        _setup_stdio(stdio, setsid_tty)
+        security.confine(cfg, uid, gid, groups)
+        os.chdir(workdir)
+        argv = list(cfg.argv)
+        if not argv:
+            raise _exec_error("no command specified", 125)
+        step("exec", f"execve({argv[0]}, {argv})", " ".join(argv))
+        try:
+            os.execvpe(argv[0], argv, env)
+        except FileNotFoundError:
+            raise _exec_error(f'exec: "{argv[0]}": executable file not found in $PATH', 127) from None
+        except PermissionError:
+            raise _exec_error(f'exec: "{argv[0]}": permission denied', 126) from None
+        except OSError as e:
+            raise _exec_error(f'exec: "{argv[0]}": {e.strerror}', 126) from None
+    except BaseException as e:
+        try:
+            os.write(err_w, (json.dumps(_describe(e)) + "\n").encode())
+        finally:
+            os._exit(getattr(e, "exit_code", 125))
+
+
+class _ExecFailure(Exception):
+    def __init__(self, msg: str, code: int):
+        super().__init__(msg)
+        self.exit_code = code
+
+
+def _exec_error(msg: str, code: int) -> _ExecFailure:
+    return _ExecFailure(msg, code)
+
+
+def _setup_stdio(stdio: tuple[int, int, int], setsid_tty: bool) -> None:
+    """dup2 the prepared fds onto 0, 1, 2; with a tty, make it our controlling terminal.
+
+    Shell equivalent: `setsid --ctty CMD <TTY >TTY 2>TTY`.
+    """
+    if setsid_tty:
+        os.setsid()
+        fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
+    for target, fd in enumerate(stdio):
+        if fd != target:
+            os.dup2(fd, target)
+    for fd in set(stdio):
+        if fd > 2:
+            os.close(fd)
+
+
+def _mount_volumes(c, rootfs: str) -> None:
+    """Bind mounts (-v /host:/ctr) and named volumes (-v name:/ctr) into the new root.
+
+    A named volume that is still empty is first filled with what the image
+    has at that path, as docker does (so `-v data:/etc/x` starts with x's files).
+    """
+    for m in c.config.mounts:
+        if m.kind == "tmpfs":
+            continue
+        target = secure_join(rootfs, m.target)
+        src = m.source if m.kind == "bind" else volumes.data_dir(m.source)
+        if os.path.isdir(src) or not os.path.exists(src):
+            if m.kind == "volume" and os.path.isdir(target) and not os.listdir(src):
+                volumes.seed_from(target, src)
+            os.makedirs(target, exist_ok=True)
+        elif not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "a").close()
+        mounts.bind_mount(src, target, readonly=m.readonly)
+
+
+def _mount_etc_files(c, rootfs: str) -> None:
+    """Bind the container's own hosts, resolv.conf and hostname files over /etc's.
+
+    Shell: `mount --bind L/containers/ID/hosts ROOTFS/etc/hosts` (three times).
+    The files live in the container's directory, so the network code can
+    update them in place while the container runs (e.g. a new peer name).
+    """
+    etc = secure_join(rootfs, "/etc")
+    os.makedirs(etc, exist_ok=True)
+    for name in ("hosts", "resolv.conf", "hostname"):
+        src = os.path.join(c.dir, name)
+        if not os.path.exists(src):
+            continue
+        target = secure_join(rootfs, f"/etc/{name}")
+        if not os.path.exists(target):
+            open(target, "a").close()
+        mounts.bind_mount(src, target, recursive=False)
+
+
+def resolve_user(spec: str) -> tuple[int, int, list[int], str]:
+    """--user NAME|UID[:GROUP|GID] -> (uid, gid, supplementary gids, home), read from the
+    container's /etc/passwd and /etc/group (we are already inside its root)."""
+    if not spec:
+        spec = "0"
+    user, _, group = spec.partition(":")
+    passwd = _read_db("/etc/passwd")
+    uid = gid = None
+    home = "/"
+    for row in passwd:
+        if len(row) >= 6 and (row[0] == user or row[2] == user):
+            uid, gid, home = int(row[2]), int(row[3]), row[5] or "/"
+            break
+    if uid is None:
+        if not user.isdigit():
+            raise _ExecFailure(f"unable to find user {user}: no matching entries in passwd file", 125)
+        uid, gid = int(user), 0 if user != "0" else 0
+        home = "/root" if uid == 0 else "/"
+    groups_db = _read_db("/etc/group")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            match = [r for r in groups_db if r and r[0] == group]
+            if not match:
+                raise _ExecFailure(f"unable to find group {group}: no matching entries in group file", 125)
+            gid = int(match[0][2])
+    name = next((r[0] for r in passwd if len(r) > 2 and int(r[2] or -1) == uid), None) if passwd else None
+    extra = [int(r[2]) for r in groups_db if len(r) > 3 and name and name in r[3].split(",")]
+    return uid, int(gid or 0), extra, home
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [ln.rstrip("\n").split(":") for ln in f if ln.strip() and not ln.startswith("#")]
+    except OSError:
+        return []
+
+
+__all__ = ["stage", "container_main", "resolve_user"]

@@ -1,0 +1,68 @@
+"""`minidocker system prune`: remove stopped containers and whatever a crash left.
+
+A `kill -9` of minidocker in the middle of `run` can leave, depending on when:
+  a half-written record dir (.new-*, .rm-*)   -> removed
+  a record that says "running" with no live PID 1 and no monitor -> finished and removed
+  a cgroup under /sys/fs/cgroup/*/minidocker whose container is gone -> rmdir
+  mounts under the state root (a cp of a stopped container, say)   -> umount -l
+  veths, leases, iptables rules of gone containers                 -> runtime/network.prune()
+Mounts made *inside* a container's mount namespace need nothing: the kernel
+drops them with the namespace when its last process exits.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from .. import params
+from ..kernel import mounts
+from . import lifecycle, records
+
+
+def prune(all_stopped: bool = True) -> dict[str, list[str]]:
+    report: dict[str, list[str]] = {"containers": [], "leftovers": []}
+    d = records.containers_dir()
+    for entry in os.listdir(d) if os.path.isdir(d) else []:
+        if entry.startswith((".new-", ".rm-")):
+            shutil.rmtree(os.path.join(d, entry), ignore_errors=True)
+            report["leftovers"].append(f"directory {entry}")
+        elif not os.path.exists(os.path.join(d, entry, "config.json")):
+            shutil.rmtree(os.path.join(d, entry), ignore_errors=True)
+            report["leftovers"].append(f"directory {entry}")
+    live = set()
+    for c in records.list_all():
+        lifecycle.refresh(c)
+        c.reload()
+        if c.running:
+            live.add(c.id)
+            continue
+        if all_stopped:
+            lifecycle.remove(c)
+            report["containers"].append(c.id)
+        else:
+            lifecycle.teardown(c)
+    for mp in mounts.mounts_under(params.lib_root()):
+        try:
+            mounts.unmount(mp, lazy=True)
+            report["leftovers"].append(f"mount {mp}")
+        except OSError:
+            pass
+    try:
+        from ..kernel import cgroups
+        for cg in cgroups.leftovers():
+            cid = os.path.basename(cg.rstrip("/"))
+            if cid not in live:
+                try:
+                    cgroups.manager(cid).destroy()
+                    report["leftovers"].append(f"cgroup {cg}")
+                except Exception:
+                    pass
+    except ImportError:
+        pass
+    try:
+        from . import network
+        for item in network.prune(live) or []:
+            report["leftovers"].append(str(item))
+    except ImportError:
+        pass
+    return report

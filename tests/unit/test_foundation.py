@@ -1,0 +1,75 @@
+"""state files, the template language, errors, trace (no root needed)."""
+import json
+import os
+import threading
+
+import pytest
+
+from minidocker import state, trace
+from minidocker.errors import CorruptState, KernelError, UsageError
+from minidocker.kernel import libc
+from minidocker.template import render
+
+
+def test_atomic_write_and_versions(tmp_path):
+    p = str(tmp_path / "s.json")
+    state.write_json(p, {"a": 1})
+    assert state.read_json(p)["a"] == 1
+    with open(p, "w") as f:
+        f.write('{"a": ')
+    with pytest.raises(CorruptState, match="corrupt"):
+        state.read_json(p)
+    with open(p, "w") as f:
+        json.dump({"version": 99}, f)
+    with pytest.raises(CorruptState, match="version 99"):
+        state.read_json(p)
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+
+
+def test_lock_serializes(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDOCKER_ROOT", str(tmp_path))
+    p = str(tmp_path / "counter.json")
+    state.write_json(p, {"n": 0})
+
+    def bump():
+        for _ in range(20):
+            with state.lock("counter"):
+                n = state.read_json(p)["n"]
+                state.write_json(p, {"n": n + 1})
+    ts = [threading.Thread(target=bump) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert state.read_json(p)["n"] == 80
+
+
+def test_template():
+    d = {"State": {"Pid": 42, "Running": True}, "GraphDriver": {"Name": "overlay2"}, "L": [1, 2]}
+    assert render("{{.State.Pid}}", d) == "42"
+    assert render("{{.GraphDriver.Name}}", d) == "overlay2"
+    assert render("{{.State.Running}}", d) == "true"
+    assert render("{{json .L}}", d) == "[1, 2]"
+    assert render("{{range .L}}x{{.}} {{end}}", d) == "x1 x2 "
+    with pytest.raises(UsageError, match="no entry for key"):
+        render("{{.State.Nope}}", d)
+
+
+def test_kernel_error_names_flags():
+    with pytest.raises(KernelError) as e:
+        libc.mount("none", "/nonexistent-dir-xyz", "tmpfs", libc.MS_NOSUID | libc.MS_NODEV)
+    assert e.value.errno in (2, 1)
+    assert "MS_NOSUID|MS_NODEV" in str(e.value) and "/nonexistent-dir-xyz" in str(e.value)
+    assert isinstance(e.value, OSError)
+
+
+def test_trace_records_steps_from_children():
+    with trace() as t:
+        trace_mod = __import__("minidocker.trace", fromlist=["step"])
+        trace_mod.step("test", "call()", "echo parent")
+        pid = os.fork()
+        if pid == 0:
+            trace_mod.step("test", "call()", "echo child")
+            os._exit(0)
+        os.waitpid(pid, 0)
+    assert t.shell() == ["echo parent", "echo child"]
