@@ -19,3 +19,38 @@ def md(*args, input=None, timeout=60, check=False, env=None):
     if check and p.returncode != 0:
         raise AssertionError(f"minidocker {' '.join(map(str, args))} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
+
+
+def md_tty(args, keys: bytes, wait: float = 1.0, timeout: float = 20):
+    """Run `minidocker ARGS` on a pseudo-terminal (as in a JupyterLab terminal), type `keys`.
+
+    Returns (exit code, everything the terminal showed).
+    """
+    import select
+    import time
+    m, s = os.openpty()
+    p = subprocess.Popen(MINIDOCKER + list(args), stdin=s, stdout=s, stderr=s, start_new_session=True, cwd=REPO)
+    os.close(s)
+    time.sleep(wait)
+    os.write(m, keys)
+    out = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r, _, _ = select.select([m], [], [], 0.2)
+        if r:
+            try:
+                d = os.read(m, 4096)
+            except OSError:
+                break
+            if not d:
+                break
+            out += d
+        elif p.poll() is not None:
+            break
+    os.close(m)
+    try:
+        rc = p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    return rc, out.decode(errors="replace")

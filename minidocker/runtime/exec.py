@@ -20,6 +20,7 @@ import signal
 from ..errors import ExecError, MinidockerError, StateError
 from ..kernel import libc, namespaces
 from . import security
+from . import tty as tty_mod
 from .init import _describe, _setup_stdio, resolve_user
 from .lifecycle import refresh
 from .monitor import namespaces_for
@@ -46,9 +47,11 @@ def exec_in(c: Container, argv: list[str], env: list[str] | None = None, workdir
     spec_user = user if user is not None else c.config.user
 
     master = None
+    sock_parent = sock_child = None
     if tty:
-        master, slave = os.openpty()
-        stdio = (slave, slave, slave)
+        import socket
+        sock_parent, sock_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        stdio = ()
     else:
         stdio = (0 if interactive else os.open(os.devnull, os.O_RDONLY), 1, 2)
     err_r, err_w = os.pipe()
@@ -73,7 +76,15 @@ def exec_in(c: Container, argv: list[str], env: list[str] | None = None, workdir
                     uid, gid, groups, home = resolve_user(spec_user)
                     base_env.setdefault("HOME", home)
                     os.chdir(wd)
-                    _setup_stdio(stdio, tty)
+                    child_stdio = stdio
+                    if sock_child is not None:
+                        # the pty comes from the container's /dev/pts (see runtime/tty.py)
+                        m, sl = tty_mod.open_pty_here()
+                        tty_mod.send_fd(sock_child, m)
+                        os.close(m)
+                        sock_child.close()
+                        child_stdio = (sl, sl, sl)
+                    _setup_stdio(child_stdio, tty)
                     security.confine(c.config, uid, gid, groups)
                     try:
                         os.execvpe(argv[0], argv, base_env)
@@ -90,13 +101,14 @@ def exec_in(c: Container, argv: list[str], env: list[str] | None = None, workdir
             os._exit(125)
     os.close(err_w)
     if tty:
-        os.close(slave)
+        sock_child.close()
+        master = tty_mod.recv_fd(sock_parent)
+        sock_parent.close()
     elif not interactive:
         os.close(stdio[0])
     _, st = os.waitpid(helper, 0)
-    if tty:
-        from .tty import proxy
-        proxy(master, interactive)
+    if master is not None:
+        tty_mod.proxy(master, interactive)
     with os.fdopen(err_r, "rb") as f:
         report = f.read()
     if report:

@@ -24,7 +24,7 @@ import traceback
 from ..kernel import libc, mounts, namespaces, overlay
 from ..kernel.mounts import secure_join
 from ..trace import step
-from . import security, volumes
+from . import security, tty, volumes
 
 
 def stage(kinds: list[str], cgroup_apply, pid_w: int, child_main) -> None:
@@ -55,8 +55,8 @@ def _describe(e: BaseException) -> dict:
     return {"error": msg, "code": getattr(e, "exit_code", 125)}
 
 
-def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple[int, int, int],
-                   setsid_tty: bool) -> None:
+def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple[int, int, int] | None,
+                   console_sock=None) -> None:
     """PID 1 of the container, up to exec(). Never returns.
 
     The steps, each a call into kernel/:
@@ -89,6 +89,7 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
                 target = secure_join(rootfs, m.target)
                 mounts.mount_fs("tmpfs", target, libc.MS_NOSUID | libc.MS_NODEV, m.options or "mode=1777")
         mounts.pivot_root_to(rootfs)
+        security.after_pivot(cfg)          # masked /proc paths, read-only /proc/sys ...
         if cfg.read_only:
             mounts.remount_readonly("/")
 
@@ -106,7 +107,14 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
         workdir = cfg.workdir or "/"
         os.makedirs(workdir, exist_ok=True)   # docker creates a missing WORKDIR too
 
-        _setup_stdio(stdio, setsid_tty)
+        if console_sock is not None:
+            # -t: the terminal comes from the container's own /dev/pts; the monitor gets the master
+            master, slave = tty.open_pty_here()
+            tty.send_fd(console_sock, master)
+            os.close(master)
+            console_sock.close()
+            stdio = (slave, slave, slave)
+        _setup_stdio(stdio, console_sock is not None)
         security.confine(cfg, uid, gid, groups)
         os.chdir(workdir)
         argv = list(cfg.argv)

@@ -33,14 +33,8 @@ def alive(c: Container) -> bool:
 
 
 def monitor_alive(c: Container) -> bool:
-    if not c.monitor_pid:
-        return False
-    try:
-        os.kill(c.monitor_pid, 0)
-        with open(f"/proc/{c.monitor_pid}/cmdline", "rb") as f:
-            return b"minidocker" in f.read() or True
-    except (ProcessLookupError, FileNotFoundError, PermissionError):
-        return False
+    """Is the container's monitor process still alive (not gone, not a zombie)?"""
+    return bool(c.monitor_pid) and pid_start_time(c.monitor_pid) != 0
 
 
 def refresh(c: Container) -> Container:

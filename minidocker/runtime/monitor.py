@@ -61,11 +61,18 @@ def _cgroup_manager(c: Container):
 
 
 def pid_start_time(pid: int) -> int:
-    """Field 22 of /proc/PID/stat: start time in clock ticks (tells pid reuse apart)."""
+    """Field 22 of /proc/PID/stat: start time in clock ticks (tells pid reuse apart).
+
+    0 when the process is gone *or a zombie* (dead, waiting for a parent that
+    may never reap it, e.g. when the host's PID 1 is not a real init).
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
-        return int(data[data.rindex(b")") + 2:].split()[19])
+        fields = data[data.rindex(b")") + 2:].split()
+        if fields[0] in (b"Z", b"X"):
+            return 0
+        return int(fields[19])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -95,14 +102,17 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
             if cfg.resources:
                 from ..kernel.cgroups import Resources
                 mgr.set(Resources(**cfg.resources))
+            from . import security
+            security.restrict_devices(cfg, mgr)    # the device cgroup: no mknod+open of host disks
 
         # the container's stdio: a pty (-t) or pipes we read, or our own stdin (-i)
         master = None
+        console_parent = console_child = None
         out_fds: dict[int, str] = {}
+        child_stdio: tuple = ()
         if cfg.tty:
-            master, slave = os.openpty()
-            child_stdio = (slave, slave, slave)
-            out_fds[master] = "stdout"
+            import socket
+            console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         else:
             out_r, out_w = os.pipe()
             err_r, err_w_ = os.pipe()
@@ -121,7 +131,9 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
             os.close(go_w)
             os.close(err_r)
             os.set_inheritable(err_w, False)   # close-on-exec: EOF tells the monitor exec worked
-            init_mod.container_main(c, lower_dirs, go_r, err_w, child_stdio, cfg.tty)
+            if console_parent is not None:
+                console_parent.close()
+            init_mod.container_main(c, lower_dirs, go_r, err_w, child_stdio or None, console_child)
 
         stage_pid = os.fork()
         if stage_pid == 0:
@@ -160,6 +172,15 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
         c.reload()
         os.write(go_w, b"go")
         os.close(go_w)
+        if console_parent is not None:
+            from .tty import copy_winsize, recv_fd
+            console_child.close()
+            master = recv_fd(console_parent)
+            console_parent.close()
+            if master is not None:
+                out_fds[master] = "stdout"
+                if stdio.stdin_fd is not None:
+                    copy_winsize(stdio.stdin_fd, master)
         with os.fdopen(err_r, "rb") as f:
             report = f.read()
         if report:

@@ -262,8 +262,8 @@ def connect(container, pid: int) -> dict:
             aliases = list(_cfg(container, "network_aliases", []))
             with state.lock(ipam.LOCK):
                 net = ipam.get(name)
-                _ensure_infra(net)
                 rec["ports"] = [b.to_dict() for b in _check_ports(binds, cid, pick=True)]
+                _ensure_infra(net)                           # only once the ports are known free
                 ep = _plan(rec, net, aliases, "eth0")
                 rec["rules"] = _port_rules(rec, ep)
                 _save(rec)                                   # write-ahead, see module doc

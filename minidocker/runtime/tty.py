@@ -63,3 +63,37 @@ def proxy(master: int, interactive: bool) -> None:
                     os.write(master, data)
                 else:
                     sel.unregister(stdin)
+
+
+# <asm-generic/ioctls.h>; the termios module does not export these two
+TIOCGPTN = 0x80045430     # _IOR('T', 0x30, unsigned int): which /dev/pts/N is this master's
+TIOCSPTLCK = 0x40045431   # _IOW('T', 0x31, int): (un)lock the slave
+
+
+def open_pty_here() -> tuple[int, int]:
+    """Open a new pty pair from the devpts instance mounted at /dev/pts *of this mount namespace*.
+
+    Shell-ish: `exec 3<>/dev/ptmx` then unlock and open /dev/pts/N.
+    Syscalls: open("/dev/ptmx"), ioctl(TIOCSPTLCK, 0) to unlock, ioctl(TIOCGPTN) for N,
+    open("/dev/pts/N"). Called by the container's PID 1 after pivot_root, so the
+    terminal lives in the container's own /dev/pts and `tty` inside prints
+    /dev/pts/0 (a pty from the host's devpts would not exist in there).
+    """
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    n = struct.unpack("i", fcntl.ioctl(master, TIOCGPTN, struct.pack("i", 0)))[0]
+    slave = os.open(f"/dev/pts/{n}", os.O_RDWR | os.O_NOCTTY)
+    return master, slave
+
+
+def send_fd(sock, fd: int) -> None:
+    """sendmsg(2) with SCM_RIGHTS: hand an open fd to another process (runc's --console-socket)."""
+    import socket as _s
+    _s.send_fds(sock, [b"pty"], [fd])
+
+
+def recv_fd(sock) -> int | None:
+    """recvmsg(2) SCM_RIGHTS: receive the pty master; None if the sender died first."""
+    import socket as _s
+    msg, fds, _, _ = _s.recv_fds(sock, 16, 1)
+    return fds[0] if fds else None

@@ -239,3 +239,113 @@ def test_ten_parallel_runs():
     assert [r.returncode for r in results] == [0] * 10, [r.stderr for r in results if r.returncode]
     assert sorted(int(r.stdout) for r in results) == list(range(10))
     assert md("ps", "-aq").stdout.strip() == ""
+
+
+def test_run_it_and_exec_it_get_a_container_tty():
+    from tests.helpers import md_tty
+    rc, screen = md_tty(["run", "-it", "--rm", "--network", "none", "busybox", "sh"],
+                        b"tty; echo $((6*7)); exit 3\n")
+    assert rc == 3, screen
+    assert "/dev/pts/0" in screen and "42" in screen
+    md("run", "-d", "--name", "rt-tty", "--network", "none", "busybox", "sleep", "60", check=True)
+    try:
+        rc, screen = md_tty(["exec", "-it", "rt-tty", "sh"], b"tty; echo $((7*6)); exit 4\n")
+        assert rc == 4, screen
+        assert "/dev/pts/" in screen and "42" in screen
+    finally:
+        md("rm", "-f", "rt-tty")
+
+
+def test_network_host_shares_host_net_and_uts():
+    p = md("run", "--rm", "--network", "host", "busybox", "sh", "-c",
+           "stat -L -c %i /proc/$$/ns/net; stat -L -c %i /proc/$$/ns/uts; stat -L -c %i /proc/$$/ns/pid")
+    net, uts, pid = (int(x) for x in p.stdout.split())
+    host = host_ns()
+    assert net == host["net"] and uts == host["uts"] and pid != host["pid"]
+
+
+def test_start_restart_logs_tail_follow():
+    md("run", "-d", "--name", "rt-logs", "--network", "none", "busybox", "sh", "-c",
+       "for i in 1 2 3; do echo line$i; done", check=True)
+    try:
+        assert md("wait", "rt-logs").stdout.strip() == "0"
+        assert md("logs", "--tail", "2", "rt-logs").stdout == "line2\nline3\n"
+        assert md("start", "rt-logs").returncode == 0          # a stopped container starts again
+        assert md("wait", "rt-logs").stdout.strip() == "0"
+        assert md("logs", "rt-logs").stdout.count("line1") == 2
+        ts = md("logs", "-t", "--tail", "1", "rt-logs").stdout
+        assert ts.startswith("20") and ts.rstrip().endswith("line3")
+    finally:
+        md("rm", "-f", "rt-logs")
+    md("run", "-d", "--name", "rt-follow", "--network", "none", "busybox", "sh", "-c",
+       "echo a; sleep 1; echo b", check=True)
+    try:
+        assert md("logs", "-f", "rt-follow", timeout=20).stdout == "a\nb\n"   # returns when it exits
+    finally:
+        md("rm", "-f", "rt-follow")
+
+
+def test_restart_verb_gives_new_pid():
+    md("run", "-d", "--name", "rt-rs", "--network", "none", "busybox", "sleep", "60", check=True)
+    try:
+        pid1 = md("inspect", "-f", "{{.State.Pid}}", "rt-rs").stdout.strip()
+        assert md("restart", "-t", "0", "rt-rs").returncode == 0
+        pid2 = md("inspect", "-f", "{{.State.Pid}}", "rt-rs").stdout.strip()
+        assert pid1 != pid2 and md("inspect", "-f", "{{.State.Running}}", "rt-rs").stdout.strip() == "true"
+    finally:
+        md("rm", "-f", "rt-rs")
+
+
+def test_restart_always_until_stopped():
+    md("run", "-d", "--name", "rt-always", "--network", "none", "--restart", "always",
+       "busybox", "sh", "-c", "sleep 0.2; exit 1", check=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if int(md("inspect", "-f", "{{.RestartCount}}", "rt-always").stdout) >= 2:
+                break
+            time.sleep(0.2)
+        assert int(md("inspect", "-f", "{{.RestartCount}}", "rt-always").stdout) >= 2
+        assert md("stop", "-t", "1", "rt-always").returncode == 0
+        time.sleep(1.5)
+        assert md("inspect", "-f", "{{.State.Status}}", "rt-always").stdout.strip() == "exited"
+    finally:
+        md("rm", "-f", "rt-always")
+
+
+def test_system_prune_after_monitor_killed():
+    import signal
+    md("run", "-d", "--name", "rt-crash", "--network", "none", "busybox", "sleep", "60", check=True)
+    doc = json.loads(md("inspect", "rt-crash").stdout)[0]
+    pid = doc["State"]["Pid"]
+    root = os.environ["MINIDOCKER_ROOT"]
+    with open(os.path.join(root, "lib", "containers", doc["Id"], "state.json")) as f:
+        monitor = json.load(f)["MonitorPid"]
+    os.kill(monitor, signal.SIGKILL)     # the shim dies: nobody will record the exit
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    # the next command notices: the record is finished, not "running" forever
+    assert md("inspect", "-f", "{{.State.Status}}", "rt-crash").stdout.strip() == "exited"
+    p = md("system", "prune", "-f")
+    assert p.returncode == 0 and doc["Id"] in p.stdout
+    assert md("ps", "-aq").stdout.strip() == ""
+
+
+def test_info_version_and_container_prune():
+    assert "Cgroup Version:" in md("info").stdout
+    assert md("version").returncode == 0
+    md("run", "--name", "rt-prune", "--network", "none", "busybox", "true", check=True)
+    p = md("container", "prune", "-f")
+    assert "Deleted Containers" in p.stdout
+    assert md("ps", "-aq").stdout.strip() == ""
+
+
+def test_python_trace_api():
+    import minidocker
+    from minidocker.runtime import container, lifecycle
+    with minidocker.trace() as t:
+        c = container.create("busybox", ["true"], network="none", auto_remove=True)
+        assert lifecycle.start(c, attach=True) == 0
+    shell = t.shell()
+    assert any(s.startswith("unshare ") for s in shell)
+    assert "pivot_root . .old" in shell

@@ -1,0 +1,85 @@
+"""Image references parse and normalize like docker's (distribution/reference)."""
+import pytest
+
+from minidocker.errors import ImageError
+from minidocker.image import reference as r
+
+D = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("text, full, familiar", [
+    ("nginx", "docker.io/library/nginx:latest", "nginx:latest"),
+    ("nginx:alpine", "docker.io/library/nginx:alpine", "nginx:alpine"),
+    ("user/app", "docker.io/user/app:latest", "user/app:latest"),
+    ("docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+    ("index.docker.io/library/busybox:1", "docker.io/library/busybox:1", "busybox:1"),
+    ("docker.io/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+    ("localhost:5000/nginx:alpine", "localhost:5000/nginx:alpine", "localhost:5000/nginx:alpine"),
+    ("localhost/app", "localhost/app:latest", "localhost/app:latest"),
+    ("registry.devops.com/demo/hello:latest", "registry.devops.com/demo/hello:latest",
+     "registry.devops.com/demo/hello:latest"),
+    ("127.0.0.1:5000/a/b/c:v1.0-rc_1", "127.0.0.1:5000/a/b/c:v1.0-rc_1",
+     "127.0.0.1:5000/a/b/c:v1.0-rc_1"),
+    ("[::1]:5000/app:v1", "[::1]:5000/app:v1", "[::1]:5000/app:v1"),
+    ("a__b/c-d--e.f:T_1", "docker.io/a__b/c-d--e.f:T_1", "a__b/c-d--e.f:T_1"),
+    (f"nginx@{D}", f"docker.io/library/nginx@{D}", f"nginx@{D}"),
+    (f"nginx:1.25@{D}", f"docker.io/library/nginx:1.25@{D}", f"nginx:1.25@{D}"),
+    (f"localhost:5000/x@{D}", f"localhost:5000/x@{D}", f"localhost:5000/x@{D}"),
+])
+def test_normalize(text, full, familiar):
+    ref = r.parse(text)
+    assert str(ref) == full
+    assert ref.familiar() == familiar
+    # parsing the full form again is a fixed point
+    assert r.parse(full) == ref
+    assert r.parse(familiar) == ref
+
+
+def test_fields():
+    ref = r.parse(f"localhost:5000/team/app:v2@{D}")
+    assert (ref.domain, ref.path, ref.tag, ref.digest) == ("localhost:5000", "team/app", "v2", D)
+    assert ref.name == "localhost:5000/team/app"
+    assert r.parse(f"busybox@{D}").tag is None          # a digest alone gets no default tag
+    assert r.parse("busybox", default_tag=False).tag is None
+    assert r.parse("busybox").with_tag("1.36").familiar() == "busybox:1.36"
+
+
+def test_uppercase_first_part_is_a_registry():
+    # docker's rule: an uppercase first component can only be a host name
+    ref = r.parse("MyRegistry/app")
+    assert ref.domain == "MyRegistry" and ref.path == "app"
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("Nginx", "must be lowercase"),
+    ("user/MyApp:1", "must be lowercase"),
+    ("busybox:", "tag"),
+    ("busybox:-bad", "tag"),
+    ("busybox:" + "a" * 129, "tag"),
+    ("busybox:a+b", "tag"),
+    ("busybox@sha256:1234", "digest"),
+    ("busybox@sha256:" + "AB" * 32, "64 lowercase hex"),
+    ("busybox@sha256:" + "ab" * 31, "64 lowercase hex"),
+    ("busybox@md5:" + "ab" * 16, "unsupported digest algorithm"),
+    ("busybox@", "digest"),
+    ("", "empty"),
+    ("bad//path", "repository"),
+    ("-lead/app", "repository"),
+    ("app_", "repository"),
+    ("a" * 64, "64-byte hexadecimal"),
+    ("0123456789abcdef" * 4, "64-byte hexadecimal"),
+    ("my-.registry:5000/app", "registry"),
+    ("x/" + "a" * 260, "longer than 255"),
+])
+def test_invalid(text, rule):
+    with pytest.raises(ImageError) as e:
+        r.parse(text)
+    assert rule in str(e.value)
+    assert e.value.hint
+
+
+def test_image_id_detection():
+    assert r.is_image_id("sha256:" + "0" * 64)
+    assert r.is_image_id("f" * 64)
+    assert not r.is_image_id("busybox")
+    assert not r.is_image_id("sha256:" + "0" * 63)
