@@ -22,7 +22,7 @@ from .errors import MinidockerError
 
 #: the command modules, in the order `minidocker --help` lists them
 COMMAND_MODULES = ["containers", "images", "build", "registry", "network",
-                   "volumes", "resources", "system"]
+                   "volumes", "resources", "bundle", "system"]
 
 
 class _Parser(argparse.ArgumentParser):

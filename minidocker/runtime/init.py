@@ -78,7 +78,10 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
         rootfs = c.merged_dir
 
         mounts.make_private("/")
-        overlay.mount_overlay(lower_dirs, c.upper_dir, c.work_dir, rootfs)
+        if cfg.rootfs:       # an OCI bundle: its rootfs directory is the root, as with runc
+            mounts.bind_mount(cfg.rootfs, rootfs)
+        else:
+            overlay.mount_overlay(lower_dirs, c.upper_dir, c.work_dir, rootfs)
         _mount_volumes(c, rootfs)
         _mount_etc_files(c, rootfs)
         mounts.mount_proc(rootfs)

@@ -47,6 +47,8 @@ def refresh(c: Container) -> Container:
 
 
 def lower_dirs_for(c: Container) -> list[str]:
+    if c.config.rootfs:
+        return []
     from ..image.store import Store
     return Store().resolve(c.config.image_id or c.config.image).layer_dirs
 
