@@ -76,6 +76,8 @@ class ContainerConfig:
     labels: dict[str, str] = field(default_factory=dict)
     stop_signal: str = "SIGTERM"
     stop_timeout: int | None = None
+    rootfs: str = ""                        # an OCI bundle's rootfs, used as is (no image layers)
+    security_opt: tuple[str, ...] = ()      # --security-opt: seccomp=unconfined, no-new-privileges[=false]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,7 +90,7 @@ class ContainerConfig:
         d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
         d["restart"] = RestartPolicy(**d.get("restart", {}))
         for k in ("argv", "cmd", "entrypoint", "env", "network_aliases", "ports",
-                  "exposed_ports", "cap_add", "cap_drop"):
+                  "exposed_ports", "cap_add", "cap_drop", "security_opt"):
             if k in d and d[k] is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
