@@ -7,13 +7,14 @@ pivot_root says *which* pivot_root failed.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 from ..errors import KernelError
 from ..trace import step
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# "libc.so.6" directly: ctypes.util.find_library() runs ldconfig/gcc in a subprocess,
+# which costs tens of milliseconds on every `minidocker run`.
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 # --- constants, with the kernel's names (include/uapi/linux/sched.h, mount.h)
 CLONE_NEWNS = 0x00020000

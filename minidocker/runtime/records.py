@@ -19,7 +19,6 @@ import contextlib
 import datetime as _dt
 import os
 import random
-import secrets
 import shutil
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,7 +163,7 @@ def _random_name(taken: set[str]) -> str:
         n = f"{random.choice(params.NAME_LEFT)}_{random.choice(params.NAME_RIGHT)}"
         if n not in taken:
             return n
-    return f"ctr_{secrets.token_hex(4)}"
+    return f"ctr_{os.urandom(4).hex()}"
 
 
 def new_record(config: ContainerConfig, name: str | None) -> Container:
@@ -183,7 +182,7 @@ def new_record(config: ContainerConfig, name: str | None) -> Container:
             other = next(c for c in list_all() if c.name == name)
             raise Conflict(f'the container name "/{name}" is already in use by container "{other.id}"',
                            hint="remove (or rename) that container to reuse the name, or pick another --name")
-        cid = secrets.token_hex(params.ID_BYTES)
+        cid = os.urandom(params.ID_BYTES).hex()
         c = Container(id=cid, name=name or _random_name(taken), created=now_iso(), config=config)
         tmp = os.path.join(d, f".new-{cid}")
         os.makedirs(tmp)
