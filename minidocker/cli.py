@@ -33,13 +33,39 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(125)
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: top-level verb -> the module that defines it. Lets `minidocker run` build the
+#: parser of one module instead of all of them (argparse set-up of ~70
+#: sub-commands costs more than the rest of start-up). tests/unit checks it.
+VERB_MODULE = {
+    **dict.fromkeys(["run", "create", "start", "stop", "restart", "kill", "rm", "ps", "logs", "inspect",
+                     "exec", "wait", "cp", "top", "rename", "container"], "containers"),
+    **dict.fromkeys(["images", "image", "tag", "rmi", "import", "history", "save", "load", "diff",
+                     "commit", "export"], "images"),
+    "build": "build", **dict.fromkeys(["pull", "push", "login", "logout"], "registry"),
+    "network": "network", "port": "network", "volume": "volumes",
+    **dict.fromkeys(["update", "stats", "pause", "unpause"], "resources"),
+    "bundle": "bundle", **dict.fromkeys(["info", "version", "system"], "system"),
+}
+
+
+def _verb(argv: list[str]) -> str | None:
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+        if a in ("-h", "--help"):
+            return None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = _Parser(prog="minidocker", description="A container runtime written to be read.")
     p.add_argument("--explain", action="store_true",
                    help="print every kernel step and its shell equivalent as it happens")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    verb = _verb(argv) if argv is not None else None
+    modules = [VERB_MODULE[verb]] if verb in VERB_MODULE else COMMAND_MODULES
+    for name in modules:
         try:
             mod = importlib.import_module(f".commands.{name}", __package__)
         except ModuleNotFoundError as e:
@@ -51,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.version:
         print(f"minidocker version {__version__}")
