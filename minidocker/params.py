@@ -71,7 +71,6 @@ VETH_PREFIX = "mdv"                   # host end of a container's veth: mdv<8 he
 PORT_RANGE = (49153, 65535)           # -p CPORT / -P pick a random free host port here (docker's range)
 MAC_PREFIX = "02:42"                  # container MAC = 02:42 + the 4 IP bytes (locally administered, like docker)
 FALLBACK_DNS = ["8.8.8.8", "8.8.4.4"] # written into resolv.conf only when the host has just 127.x resolvers
-NETNS_WAIT = 5.0                      # seconds connect() waits for a new veth to show up
 
 
 def bridge_name() -> str:
@@ -102,3 +101,9 @@ PUSH_PARALLEL = 5                     # docker's max-concurrent-uploads default
 UPLOAD_CHUNK = 5 * 1024 * 1024        # chunked uploads send PATCHes of this size
 BUILD_CACHE_FILE = "build-cache.json"  # under lib_root()/image: cache key -> image id
 BUILD_NETWORK = "none"                # RUN steps get no network: builds stay offline and reproducible
+
+# --- image store, layers and overlay (issue 4) -------------------------------
+LAYER_LINK_LEN = 12                   # hex chars of a layer's short link L/image/l/<name> (overlay options)
+OVERLAY_MAX_LAYERS = 500              # the kernel's OVL_MAX_STACK: overlayfs stacks no more lower dirs
+TAR_MAX_SYMLINK_HOPS = 40             # like the kernel's MAXSYMLINKS: extraction stops `a -> b -> a` loops
+IMAGE_LEFTOVER_AGE = 3600             # seconds before a half-written temp dir in the store counts as debris

@@ -163,7 +163,9 @@ class RegistryServer:
         self.port = free_port()
         cfg = self._config()
         self.log = open(os.path.join(self.dir, "registry.log"), "wb")
-        self.proc = subprocess.Popen([REGISTRY_BIN, "serve", cfg], stdout=self.log,
+        # not minidocker's variables: host_clean would count the registry as our leftover
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MINIDOCKER")}
+        self.proc = subprocess.Popen([REGISTRY_BIN, "serve", cfg], stdout=self.log, env=env,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

@@ -97,11 +97,9 @@ def cmd_prune(args) -> int:
     if rep["leftovers"]:
         print("Cleaned up after crashes:\n" + "\n".join(rep["leftovers"]) + "\n")
     if getattr(args, "all", False):
-        try:
-            from ..image.store import Store
-            for img in Store().prune(all_unused=True) or []:
-                print(f"deleted: {img}")
-        except (ImportError, AttributeError):
-            pass
+        from ..image.store import Store
+        lines, reclaimed = Store().prune(all=True)
+        for line in lines:
+            print(line)
     print(f"Total reclaimed: {len(rep['containers'])} containers, {len(rep['leftovers'])} leftovers")
     return 0

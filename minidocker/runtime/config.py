@@ -99,18 +99,36 @@ class ContainerConfig:
 # --- flag parsers (docker's rules) ------------------------------------------
 
 def effective_command(entrypoint: list[str] | None, cmd: list[str] | None,
-                      run_args: list[str], entrypoint_override: str | None) -> list[str]:
-    """What PID 1 runs, by docker's CMD/ENTRYPOINT table.
+                      run_args: list[str] | None = None,
+                      entrypoint_override: str | None = None) -> list[str]:
+    """The argv a container runs, from the image's Entrypoint/Cmd and `run`'s arguments.
 
-    - `--entrypoint X` replaces the image's ENTRYPOINT and drops its CMD.
-    - arguments after the image name replace CMD.
-    - the result is ENTRYPOINT + CMD.
+    The image config already stores shell forms as ["/bin/sh", "-c", "..."],
+    so docker's documented table reduces to "Entrypoint + (run args or Cmd)":
+
+                        | no ENTRYPOINT        | ENTRYPOINT a b (shell)  | ENTRYPOINT ["a","b"]
+      no CMD            | error                | /bin/sh -c "a b"        | a b
+      CMD ["c","d"]     | c d                  | /bin/sh -c "a b" c d    | a b c d
+      CMD c d (shell)   | /bin/sh -c "c d"     | /bin/sh -c "a b" /bin/sh -c "c d" | a b /bin/sh -c "c d"
+
+    In the shell-ENTRYPOINT column the extra words become the shell's $0 $1 ...,
+    which the command string ignores: that is why docker's table shows just
+    `/bin/sh -c a b` there. `run IMAGE x y` replaces CMD with x y.
+    Any `--entrypoint` drops the image's CMD (docker's reference: "passing
+    --entrypoint will clear out any default command"); `--entrypoint ""`
+    removes ENTRYPOINT too, so a command must follow the image name.
     """
-    if entrypoint_override is not None:
-        ep = [entrypoint_override] if entrypoint_override else []
-        return ep + list(run_args)
-    ep = list(entrypoint or [])
-    return ep + (list(run_args) if run_args else list(cmd or []))
+    run_args = list(run_args or [])
+    if entrypoint_override is None:
+        ep = list(entrypoint or [])
+        args = run_args or list(cmd or [])
+    else:
+        ep, args = ([entrypoint_override] if entrypoint_override else []), run_args
+    argv = ep + args
+    if not argv:
+        raise UsageError("no command specified: the image has no CMD or ENTRYPOINT",
+                         "give a command after the image name, e.g. 'run IMAGE sh'")
+    return argv
 
 
 def parse_env(pairs: list[str], env_files: list[str], base: list[str]) -> list[str]:

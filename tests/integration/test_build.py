@@ -200,3 +200,57 @@ def test_cli_build_quiet_and_file_flag(md_root, tmp_path, host_clean):
     assert r.returncode == 0 and re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.stdout), r.stderr
     run = md("run", "--rm", "--network", "none", "mdk6/cli:q")
     assert run.stdout == "12\n", run.stderr
+
+
+def test_copy_chown_chmod_and_from_image(md_root, tmp_path, host_clean):
+    from minidocker.image.store import Store
+    ctx = tmp_path / "own"
+    ctx.mkdir()
+    (ctx / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    os.chmod(ctx / "tool.sh", 0o644)
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "COPY --chown=nobody:nobody --chmod=755 tool.sh /usr/local/bin/tool\n"
+        "COPY --chown=1234:5678 tool.sh /opt/numeric\n"
+        "COPY --from=busybox /etc/passwd /copied-passwd\n"
+        "RUN stat -c '%U %a' /usr/local/bin/tool /opt/numeric\n")
+    out = io.StringIO()
+    r = build(str(ctx), out=out)
+    assert "nobody 755\nUNKNOWN 644\n" in out.getvalue()     # RUN's output, through `out`
+    img = Store().resolve(r.image_id)
+    top = img.layer_dirs
+    tool = os.stat(os.path.join(top[1], "usr/local/bin/tool"))
+    assert (tool.st_uid, tool.st_gid, tool.st_mode & 0o7777) == (65534, 65534, 0o755)
+    num = os.stat(os.path.join(top[2], "opt/numeric"))
+    assert (num.st_uid, num.st_gid, num.st_mode & 0o777) == (1234, 5678, 0o644)
+    assert open(os.path.join(top[3], "copied-passwd")).read().startswith("root:x:0:0")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --chown=nosuchuser tool.sh /x\n")
+    with pytest.raises(BuildError, match="no user 'nosuchuser'"):
+        build(str(ctx), out=io.StringIO())
+
+
+def test_copy_never_writes_or_reads_through_symlinks(md_root, tmp_path, host_clean):
+    """Two sources: the first puts `a -> /host/dir` in the layer, the second writes a/pwned.
+    The host dir must stay empty; and a --from source behind an absolute symlink in the
+    image resolves inside the image, not on the host."""
+    from minidocker.image.store import Store
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    ctx = tmp_path / "sym"
+    (ctx / "x").mkdir(parents=True)
+    (ctx / "y" / "a").mkdir(parents=True)
+    os.symlink(str(victim), ctx / "x" / "a")
+    (ctx / "y" / "a" / "pwned").write_text("oops\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox AS one\nCOPY x/ y/ /dst/\nRUN ln -s / /rootlink\n"
+        "FROM busybox\nCOPY --from=one /rootlink/etc/passwd /from-image-passwd\n")
+    r = build(str(ctx), out=io.StringIO())
+    assert os.listdir(victim) == []
+    img = Store().resolve(r.stage_ids[0])
+    assert open(os.path.join(img.layer_dirs[-2], "dst", "a", "pwned")).read() == "oops\n"
+    final = Store().resolve(r.image_id)
+    copied = open(os.path.join(final.layer_dirs[-1], "from-image-passwd")).read()
+    assert copied == open(os.path.join(final.layer_dirs[0], "etc", "passwd")).read()   # the image's, not ours
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY x/* /z/\n")
+    with pytest.raises(BuildError, match="outside the build context"):
+        build(str(ctx), out=io.StringIO())

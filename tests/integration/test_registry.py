@@ -37,8 +37,9 @@ def registry():
 
 
 def _fresh_store(tmp_path, name="fresh"):
+    """An empty store laid out as MINIDOCKER_ROOT=tmp_path/name would have it."""
     from minidocker.image.store import Store
-    return Store(str(tmp_path / name / "image"))
+    return Store(str(tmp_path / name / "lib" / "image"))
 
 
 def test_seed_workflow_push_catalog_tags_pull(store, registry, tmp_path):
@@ -51,9 +52,9 @@ def test_seed_workflow_push_catalog_tags_pull(store, registry, tmp_path):
     text = out.getvalue()
     assert f"The push refers to repository [{registry.host}/mdk6/busybox]" in text
     assert f"latest: digest: {r.digest} size: {r.size}" in text and ": Pushed" in text
-    reg = Registry(registry.host)
-    assert reg.catalog() == ["mdk6/busybox"]
-    assert reg.tags("mdk6/busybox") == ["latest"]
+    from minidocker.image import registry as regmod
+    assert regmod.catalog(registry.host) == ["mdk6/busybox"]
+    assert regmod.tags(registry.host, "mdk6/busybox") == ["latest"]
     # what `curl -X GET localhost:5000/v2/_catalog` shows in the seed
     raw = subprocess.run(["curl", "-s", f"http://{registry.host}/v2/_catalog"], capture_output=True, text=True)
     assert json.loads(raw.stdout) == {"repositories": ["mdk6/busybox"]}
@@ -145,10 +146,18 @@ def test_bearer_token_flow(store, tmp_path):
         assert any(q["user"] is None for q in registry.token.requests)
         with pytest.raises(RegistryError, match="refused the login"):
             Registry(registry.host, credentials=("mdk6user", "wrong")).tags("mdk6/tok")
+        # the CLI: login checks the password with the token service, push uses the saved login
+        bad = md("login", "-u", "mdk6user", "--password-stdin", registry.host, input="wrong\n")
+        assert bad.returncode == 125 and "refused the login for mdk6user" in bad.stderr
+        ok = md("login", "-u", "mdk6user", "--password-stdin", registry.host, input="mdk6-secret\n")
+        assert ok.returncode == 0 and "Login Succeeded" in ok.stdout, ok.stderr
+        store.tag("busybox", f"{registry.host}/mdk6/tok:cli")
+        p = md("push", f"{registry.host}/mdk6/tok:cli")
+        assert p.returncode == 0 and "Layer already exists" in p.stdout, p.stderr
 
 
 @pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo not installed")
-def test_skopeo_reads_what_we_push_and_we_pull_what_skopeo_pushes(store, registry, tmp_path):
+def test_skopeo_reads_what_we_push_and_we_pull_what_skopeo_pushes(store, registry, tmp_path, host_clean):
     ref = f"{registry.host}/mdk6/peer:1"
     store.tag("busybox", ref)
     r = push(ref, store=store, out=io.StringIO())
@@ -169,6 +178,14 @@ def test_skopeo_reads_what_we_push_and_we_pull_what_skopeo_pushes(store, registr
     assert p.image_id == img.id
     assert os.path.isfile(os.path.join(img.layer_dirs[0], "bin", "busybox"))
     assert Registry(registry.host).tags("mdk6/fromskopeo") == ["v1"]
+    # and it runs, from that other state root
+    other = {"MINIDOCKER_ROOT": str(tmp_path / "fresh")}
+    try:
+        run = md("run", "--rm", "--network", "none", f"{registry.host}/mdk6/fromskopeo:v1",
+                 "echo", "copied by skopeo", env=other)
+        assert run.stdout == "copied by skopeo\n", run.stderr
+    finally:
+        md("system", "prune", "-f", env=other)
 
 
 def test_cli_push_pull(store, registry):

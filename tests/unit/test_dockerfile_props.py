@@ -38,3 +38,16 @@ def test_from_first_then_anything(text):
         _all_paths("FROM busybox\n" + text)
     except BuildError as e:
         assert str(e).startswith("Dockerfile")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab*?[]^!\\/.-\n#", max_size=12), max_size=5),
+       st.text(alphabet="ab/.-", max_size=12))
+def test_dockerignore_never_crashes(tmp_path_factory, patterns, path):
+    from minidocker.image.buildcontext import Context
+    d = tmp_path_factory.mktemp("ign")
+    (d / ".dockerignore").write_text("\n".join(patterns))
+    try:
+        Context(str(d)).ignored(path)
+    except BuildError as e:
+        assert ".dockerignore" in str(e)

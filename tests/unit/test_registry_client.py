@@ -201,3 +201,47 @@ def test_credentials_file_is_0600(md_root):
     os.chmod(path, 0o600)
     assert auth.remove("localhost:5000") and not auth.remove("localhost:5000")
     assert auth.load("localhost:5000") is None and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_config_that_lies_about_diff_ids(fake, md_root):
+    """Right blob, wrong promise in the config: refused at unpack, no image, no layer dir."""
+    from minidocker.errors import ImageError
+    from minidocker.image.store import Store
+    from minidocker.image.transfer import pull
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        t.addfile(tarfile.TarInfo("empty"))
+    layer = gzip.compress(buf.getvalue())
+    wrong = sha(b"not the tar")
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [wrong]}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": sha(config), "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": sha(layer), "size": len(layer)}]}).encode()
+    fake.routes[("GET", "/v2/mdk6/cfg/manifests/latest")] = (200, {}, manifest)
+    fake.blob("mdk6/cfg", config)
+    fake.blob("mdk6/cfg", layer)
+    store = Store()
+    with pytest.raises(ImageError, match="diff_id"):
+        pull(f"{fake.host}/mdk6/cfg", store=store, out=io.StringIO())
+    assert store.images(all=True) == []
+    assert not os.path.exists(store.layer_dir(wrong)) and not os.path.exists(store.layer_dir(sha(buf.getvalue())))
+
+
+def test_manifest_layer_count_mismatch_and_bad_media_type(fake, md_root):
+    from minidocker.image.transfer import pull
+    config = json.dumps({"rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": sha(b"x"), "size": 1}
+    m = {"schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
+         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config),
+                    "size": len(config)}, "layers": [layer_desc]}
+    fake.routes[("GET", "/v2/mdk6/zstd/manifests/latest")] = (200, {}, json.dumps(m).encode())
+    fake.blob("mdk6/zstd", config)
+    with pytest.raises(RegistryError, match="cannot unpack"):
+        pull(f"{fake.host}/mdk6/zstd", out=io.StringIO())
+    layer_desc["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+    fake.routes[("GET", "/v2/mdk6/zstd/manifests/latest")] = (200, {}, json.dumps(m).encode())
+    with pytest.raises(RegistryError, match="1 layers but the config 0 diff_ids"):
+        pull(f"{fake.host}/mdk6/zstd", out=io.StringIO())

@@ -13,10 +13,14 @@ from minidocker.runtime.config import (ContainerConfig, Mount, RestartPolicy, ef
     (["/bin/echo"], ["hello"], ["bye"], None, ["/bin/echo", "bye"]),
     (["/bin/echo"], ["hello"], [], "ls", ["ls"]),          # --entrypoint drops the image CMD
     (["/bin/echo"], ["hello"], ["-l"], "ls", ["ls", "-l"]),
-    (["/bin/echo"], ["hello"], [], "", []),
 ])
 def test_effective_command(ep, cmd, args, override, want):
     assert effective_command(ep, cmd, args, override) == want
+
+
+def test_effective_command_empty_is_an_error():
+    with pytest.raises(UsageError, match="no command"):
+        effective_command(["/bin/echo"], ["hello"], [], "")     # --entrypoint "" and no command
 
 
 def test_env_merge_order(tmp_path, monkeypatch):

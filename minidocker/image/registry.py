@@ -1,0 +1,498 @@
+"""A client for the Docker Registry HTTP API v2 (the OCI Distribution spec), stdlib only.
+
+Map of this file:
+  Registry(host)            one registry: scheme (HTTP only for localhost/insecure), auth
+    .request()              one call; answers a 401 challenge (Bearer or Basic) and retries once
+    .ping()                 GET /v2/                    is this a v2 registry? do we need auth?
+    .catalog() / .tags()    GET /v2/_catalog, GET /v2/<name>/tags/list  (seed 1.5.5)
+    .get_manifest()         GET /v2/<name>/manifests/<ref>  -> Manifest, digest checked
+    .blob_exists()          HEAD /v2/<name>/blobs/<digest>
+    .fetch_blob()           GET  /v2/<name>/blobs/<digest>  -> file, sha256 checked while streaming
+    .upload_blob()          POST /blobs/uploads/ then PUT ?digest= (or PATCH chunks first)
+    .put_manifest()         PUT  /v2/<name>/manifests/<tag>
+  catalog(host), tags(host, name)   the seed's curl lesson as library calls (saved login used)
+  select_platform()         manifest list / OCI index -> the entry for this machine
+  MEDIA_*                   the media types we speak
+
+The auth dance, as `curl` would do it by hand:
+  1. GET /v2/...                      -> 401, WWW-Authenticate: Bearer realm="R",service="S",scope="X"
+  2. GET R?service=S&scope=X (Basic user:pass if logged in, anonymous otherwise) -> {"token": T}
+  3. GET /v2/... with Authorization: Bearer T
+A registry with `Basic realm=...` instead wants the password on every request.
+
+Everything a registry sends is checked: a wrong digest, a truncated body,
+invalid JSON or an error status becomes a RegistryError saying which.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import socket
+import ssl
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from .. import params
+from ..errors import RegistryError
+
+__all__ = ["Registry", "Manifest", "catalog", "tags", "select_platform", "host_platform", "is_insecure",
+           "MEDIA_OCI_INDEX", "MEDIA_OCI_MANIFEST", "MEDIA_DOCKER_LIST", "MEDIA_DOCKER_MANIFEST",
+           "MEDIA_OCI_CONFIG", "MEDIA_DOCKER_CONFIG", "MEDIA_OCI_LAYER_GZIP",
+           "MEDIA_DOCKER_LAYER_GZIP", "MANIFEST_TYPES", "INDEX_TYPES", "check_digest"]
+
+MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MEDIA_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+MEDIA_OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+MEDIA_DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)
+MANIFEST_TYPES = (MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST)
+_ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
+_DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+_BLOCK = 256 * 1024
+
+
+def check_digest(digest: str) -> str:
+    if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+        raise RegistryError(f"invalid digest {digest!r}",
+                            hint="a digest is 'sha256:' and 64 lowercase hex characters")
+    return digest
+
+
+def is_insecure(host: str) -> bool:
+    """May we talk plain HTTP to `host`? localhost and 127.0.0.1 always (docker's rule)."""
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    if name in ("localhost", "127.0.0.1", "[::1]") or name.startswith("127."):
+        return True
+    extra = os.environ.get(params.INSECURE_REGISTRIES_ENV, "")
+    return host in [h.strip() for h in extra.split(",") if h.strip()]
+
+
+@dataclass
+class Manifest:
+    """A manifest or index as the registry sent it: raw bytes, type, digest."""
+    raw: bytes
+    media_type: str
+    digest: str
+    data: dict
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+def host_platform() -> dict[str, str]:
+    """This machine as an OCI platform: {"os": "linux", "architecture": "amd64"}."""
+    m = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+            "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386",
+            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}.get(m, m)
+    p = {"os": "linux", "architecture": arch}
+    if m.startswith("armv"):
+        p["variant"] = "v" + m[4]
+    elif arch == "arm64":
+        p["variant"] = "v8"
+    return p
+
+
+def select_platform(index: dict, want: dict[str, str] | None = None) -> dict:
+    """Pick this machine's entry from a manifest list / OCI index (docker's rule:
+    same os and architecture; variant must match when both name one)."""
+    want = want or host_platform()
+    found = []
+    for entry in index.get("manifests") or []:
+        p = entry.get("platform") or {}
+        found.append("/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x))
+        if p.get("os") != want["os"] or p.get("architecture") != want["architecture"]:
+            continue
+        if want.get("variant") and p.get("variant") and p["variant"] != want["variant"]:
+            continue
+        return entry
+    raise RegistryError(
+        f"no image for {want['os']}/{want['architecture']} in the manifest list "
+        f"(it has: {', '.join(found) or 'nothing'})",
+        hint="this image is not built for this machine's platform")
+
+
+def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """'Bearer realm="x",service="y"' -> ("bearer", {"realm": "x", "service": "y"})."""
+    scheme, _, rest = header.strip().partition(" ")
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    return scheme.lower(), fields
+
+
+class Registry:
+    """One registry host ("localhost:5000", "docker.io"), its scheme and credentials.
+
+    Thread-safe: each request opens its own connection; tokens are cached per scope.
+    """
+
+    def __init__(self, host: str, credentials: tuple[str, str] | None = None,
+                 insecure: bool | None = None, timeout: float = params.REGISTRY_TIMEOUT):
+        self.name = host
+        self.host = params.DOCKER_HUB_API if host in ("docker.io", "index.docker.io") else host
+        self.scheme = "http" if (insecure if insecure is not None else is_insecure(self.host)) else "https"
+        self.credentials = credentials
+        self.timeout = timeout
+        self._tokens: dict[str, str] = {}
+        self._basic = False          # the registry asked for Basic: send it every time
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    # --- the HTTP layer ------------------------------------------------------
+
+    def _open(self, method: str, url: str, headers: dict[str, str],
+              body=None, redirects: int = 5) -> http.client.HTTPResponse:
+        """One HTTP exchange; follows redirects for GET/HEAD (blob storage often redirects)."""
+        u = urllib.parse.urlsplit(url)
+        cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+        conn = cls(u.netloc, timeout=self.timeout)
+        path = u.path + ("?" + u.query if u.query else "")
+        try:
+            if callable(body):
+                conn.putrequest(method, path)
+                for k, v in headers.items():
+                    conn.putheader(k, v)
+                conn.endheaders()
+                for chunk in body():
+                    conn.send(chunk)
+            else:
+                conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException, ssl.SSLError) as e:
+            conn.close()
+            hint = "is the registry running and the address right?"
+            if u.scheme == "https" and isinstance(e, (ssl.SSLError, ConnectionResetError)):
+                hint = (f"if {u.netloc} speaks plain HTTP, add it to "
+                        f"{params.INSECURE_REGISTRIES_ENV}={u.netloc}")
+            raise RegistryError(f"cannot reach {u.scheme}://{u.netloc} ({method} {u.path}): {e}",
+                                hint=hint) from None
+        if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD") and redirects:
+            where = urllib.parse.urljoin(url, resp.getheader("Location") or "")
+            resp.read()
+            conn.close()
+            same = urllib.parse.urlsplit(where).netloc == u.netloc
+            h = {k: v for k, v in headers.items() if same or k != "Authorization"}
+            return self._open(method, where, h, None, redirects - 1)
+        resp._md_conn = conn  # type: ignore[attr-defined]  # closed with the response
+        return resp
+
+    def _auth_header(self, scope: str) -> str | None:
+        with self._lock:
+            if scope in self._tokens:
+                return "Bearer " + self._tokens[scope]
+        if self._basic and self.credentials:
+            return "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+        return None
+
+    def request(self, method: str, path: str, *, scope: str = "", headers=None, body=None,
+                ok: tuple[int, ...] = (200,), what: str = "") -> http.client.HTTPResponse:
+        """Send one request to the registry, answering one auth challenge.
+
+        `path` starts with /v2/ (or is an absolute URL from a Location header);
+        `body` is bytes or a function returning an iterator of chunks (so it can
+        be sent again after a 401). The caller reads and closes the response.
+        """
+        url = path if "://" in path else self.base_url + path
+        for attempt in (1, 2):
+            h = dict(headers or {})
+            auth = self._auth_header(scope)
+            if auth:
+                h["Authorization"] = auth
+            resp = self._open(method, url, h, body)
+            if resp.status == 401 and attempt == 1:
+                challenge = resp.getheader("WWW-Authenticate") or ""
+                resp.read()
+                resp.close()
+                self._authenticate(challenge, scope, what or f"{method} {path}")
+                continue
+            break
+        if resp.status not in ok:
+            raise self._error(resp, method, url, what)
+        return resp
+
+    def _authenticate(self, challenge: str, scope: str, what: str) -> None:
+        scheme, f = _parse_challenge(challenge)
+        if scheme == "basic":
+            if not self.credentials:
+                raise RegistryError(f"{self.name} requires a login ({what})",
+                                    hint=f"minidocker login {self.name}")
+            self._basic = True
+            return
+        if scheme != "bearer" or "realm" not in f:
+            raise RegistryError(f"{self.name} answered 401 with an auth scheme we do not "
+                                f"speak: {challenge!r} ({what})")
+        self._tokens[scope] = self._fetch_token(f, scope or f.get("scope", ""))
+
+    def _fetch_token(self, f: dict[str, str], scope: str) -> str:
+        """Step 2 of the dance: ask the token service for a Bearer token."""
+        q = {"service": f.get("service", "")} if f.get("service") else {}
+        if scope:
+            q["scope"] = scope
+        url = f["realm"] + ("?" + urllib.parse.urlencode(q) if q else "")
+        h = {}
+        if self.credentials:
+            h["Authorization"] = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+        resp = self._open("GET", url, h)
+        body = resp.read()
+        resp.close()
+        if resp.status in (401, 403):
+            raise RegistryError(f"the token service {f['realm']} refused "
+                                f"{'the login for ' + self.credentials[0] if self.credentials else 'anonymous access'}"
+                                f" (HTTP {resp.status})",
+                                hint=f"minidocker login {self.name}   (check user name and password)")
+        if resp.status != 200:
+            raise RegistryError(f"the token service {f['realm']} answered HTTP {resp.status}")
+        try:
+            data = json.loads(body)
+            token = data.get("token") or data.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"the token service {f['realm']} sent no token (invalid JSON answer)")
+        return token
+
+    def _error(self, resp, method: str, url: str, what: str) -> RegistryError:
+        body = resp.read(64 * 1024) if method != "HEAD" else b""
+        resp.close()
+        detail = ""
+        try:
+            errs = json.loads(body).get("errors") or []
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs)
+        except (ValueError, AttributeError):
+            detail = body[:200].decode("utf-8", "replace").strip()
+        hint = None
+        if resp.status in (401, 403):
+            hint = f"minidocker login {self.name}"
+        elif resp.status == 404:
+            hint = "check the repository name and tag (library calls: Registry(host).tags(name))"
+        elif resp.status >= 500:
+            hint = "the registry itself failed; look at its log and try again"
+        return RegistryError(f"{self.name}: {what or method + ' ' + url} failed: HTTP {resp.status}"
+                             f" {resp.reason}" + (f" ({detail})" if detail else ""), hint=hint)
+
+    def _json(self, resp, what: str) -> dict:
+        raw = resp.read()
+        resp.close()
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise RegistryError(f"{self.name}: {what}: the registry sent invalid JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise RegistryError(f"{self.name}: {what}: expected a JSON object")
+        return data
+
+    # --- the API -------------------------------------------------------------
+
+    def ping(self) -> None:
+        """GET /v2/ (a 401 is answered, so this also checks a login)."""
+        self.request("GET", "/v2/", scope="", what="ping /v2/").close()
+
+    def catalog(self, page_size: int = 100) -> list[str]:
+        """Every repository: GET /v2/_catalog, following `Link` pagination."""
+        repos, path = [], f"/v2/_catalog?n={page_size}"
+        while path:
+            resp = self.request("GET", path, scope="registry:catalog:*", what="catalog")
+            link = resp.getheader("Link") or ""
+            data = self._json(resp, "catalog")
+            repos += data.get("repositories") or []
+            m = re.match(r"<([^>]+)>", link)
+            path = m.group(1) if m else ""
+        return repos
+
+    def tags(self, name: str) -> list[str]:
+        """GET /v2/<name>/tags/list -> ["latest", ...]."""
+        resp = self.request("GET", f"/v2/{name}/tags/list", scope=f"repository:{name}:pull",
+                            what=f"tags of {name}")
+        return self._json(resp, f"tags of {name}").get("tags") or []
+
+    def get_manifest(self, name: str, reference: str) -> Manifest:
+        """GET a manifest or index by tag or digest; its digest is checked."""
+        what = f"manifest {name}:{reference}" if ":" not in reference else f"manifest {name}@{reference}"
+        resp = self.request("GET", f"/v2/{name}/manifests/{reference}", scope=f"repository:{name}:pull",
+                            headers={"Accept": _ACCEPT}, what=what)
+        raw = resp.read()
+        resp.close()
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        claimed = resp.getheader("Docker-Content-Digest")
+        if reference.startswith("sha256:") and digest != reference:
+            raise RegistryError(f"{self.name}: {what}: the registry sent a manifest whose digest is "
+                                f"{digest}, not the one asked for: refusing it")
+        if claimed and claimed.startswith("sha256:") and claimed != digest:
+            raise RegistryError(f"{self.name}: {what}: Docker-Content-Digest says {claimed} "
+                                f"but the body hashes to {digest}: refusing it")
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise RegistryError(f"{self.name}: {what}: invalid JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise RegistryError(f"{self.name}: {what}: a manifest must be a JSON object")
+        media = data.get("mediaType") or (resp.getheader("Content-Type") or "").split(";")[0].strip()
+        if media not in INDEX_TYPES + MANIFEST_TYPES:
+            if "manifests" in data:
+                media = MEDIA_OCI_INDEX
+            elif "layers" in data and "config" in data:
+                media = MEDIA_OCI_MANIFEST
+            else:
+                raise RegistryError(f"{self.name}: {what}: unsupported manifest type {media!r}",
+                                    hint="minidocker speaks Docker schema 2 and OCI manifests, not schema 1")
+        return Manifest(raw, media, digest, data)
+
+    def blob_exists(self, name: str, digest: str, scope: str = "") -> bool:
+        resp = self.request("HEAD", f"/v2/{name}/blobs/{check_digest(digest)}",
+                            scope=scope or f"repository:{name}:pull", ok=(200, 404),
+                            what=f"check blob {digest[:19]}")
+        resp.read()
+        resp.close()
+        return resp.status == 200
+
+    def fetch_blob(self, name: str, digest: str, dest: str,
+                   progress: Callable[[int, int], None] | None = None) -> int:
+        """Download a blob into the new file `dest`, hashing as it streams.
+
+        A wrong digest or a short body removes `dest` and raises: nothing
+        half-written stays. Returns the size. `progress(done, total)` is called
+        as bytes arrive (total is 0 when the registry sends no Content-Length).
+        """
+        algo, _, hexd = check_digest(digest).partition(":")
+        resp = self.request("GET", f"/v2/{name}/blobs/{digest}", scope=f"repository:{name}:pull",
+                            what=f"blob {digest[:19]}")
+        total = int(resp.getheader("Content-Length") or 0)
+        h, done = hashlib.new(algo), 0
+        try:
+            f = open(dest, "xb")        # never overwrite: dest is a fresh temp name
+        except OSError:
+            resp.close()
+            raise
+        try:
+            with f:
+                while True:
+                    chunk = resp.read(_BLOCK)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+                    f.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+            if total and done != total:
+                raise RegistryError(f"{self.name}: blob {digest[:19]} was cut short: "
+                                    f"{done} of {total} bytes")
+            if h.hexdigest() != hexd:
+                raise RegistryError(f"{self.name}: blob {digest} failed verification: its content "
+                                    f"hashes to {algo}:{h.hexdigest()}: refusing it",
+                                    hint="the registry's storage is corrupt or something altered the download")
+        except (http.client.IncompleteRead, OSError, socket.timeout) as e:
+            _unlink(dest)
+            raise RegistryError(f"{self.name}: blob {digest[:19]} download failed after "
+                                f"{done} bytes: {e}") from None
+        except BaseException:
+            _unlink(dest)
+            raise
+        finally:
+            resp.close()
+        return done
+
+    def upload_blob(self, name: str, digest: str, path: str, chunk: int = 0,
+                    progress: Callable[[int, int], None] | None = None) -> None:
+        """Upload the file `path` as blob `digest`.
+
+        Monolithic (chunk=0): POST /v2/<name>/blobs/uploads/ -> 202 + Location,
+        then PUT <Location>?digest=<digest> with the whole body.
+        Chunked: PATCH <Location> with Content-Range per chunk, then an empty PUT.
+        """
+        scope = f"repository:{name}:pull,push"
+        size = os.path.getsize(path)
+        resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope=scope, ok=(202,),
+                            headers={"Content-Length": "0"}, body=b"", what=f"start upload of {digest[:19]}")
+        resp.read()
+        resp.close()
+        location = self._location(resp)
+        if chunk:
+            offset = 0
+            while offset < size:
+                n = min(chunk, size - offset)
+                resp = self.request("PATCH", location, scope=scope, ok=(202,), what="upload chunk",
+                                    headers={"Content-Type": "application/octet-stream",
+                                             "Content-Length": str(n),
+                                             "Content-Range": f"{offset}-{offset + n - 1}"},
+                                    body=_file_chunks(path, offset, n, progress, size))
+                resp.read()
+                resp.close()
+                location = self._location(resp)
+                offset += n
+            body, length = b"", 0
+        else:
+            body, length = _file_chunks(path, 0, size, progress, size), size
+        sep = "&" if "?" in location else "?"
+        resp = self.request("PUT", f"{location}{sep}digest={urllib.parse.quote(digest)}",
+                            scope=scope, ok=(201,), what=f"finish upload of {digest[:19]}",
+                            headers={"Content-Type": "application/octet-stream",
+                                     "Content-Length": str(length)}, body=body)
+        resp.read()
+        resp.close()
+
+    def _location(self, resp) -> str:
+        loc = resp.getheader("Location")
+        if not loc:
+            raise RegistryError(f"{self.name}: upload answer without a Location header")
+        return urllib.parse.urljoin(self.base_url + "/", loc)
+
+    def put_manifest(self, name: str, reference: str, raw: bytes, media_type: str) -> str:
+        """PUT a manifest under a tag; returns the digest the registry reports."""
+        resp = self.request("PUT", f"/v2/{name}/manifests/{reference}",
+                            scope=f"repository:{name}:pull,push", ok=(201, 200),
+                            headers={"Content-Type": media_type, "Content-Length": str(len(raw))},
+                            body=raw, what=f"put manifest {name}:{reference}")
+        resp.read()
+        resp.close()
+        return resp.getheader("Docker-Content-Digest") or "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _file_chunks(path: str, offset: int, length: int, progress, total: int):
+    """A re-startable body: a function returning an iterator over a file range."""
+    def gen() -> Iterator[bytes]:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            left = length
+            while left > 0:
+                b = f.read(min(_BLOCK, left))
+                if not b:
+                    raise RegistryError(f"{path} shrank while uploading it")
+                left -= len(b)
+                if progress:
+                    progress(offset + length - left, total)
+                yield b
+    return gen
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def catalog(host: str) -> list[str]:
+    """`curl -X GET HOST/v2/_catalog` -> {"repositories": [...]}, as a list (seed 1.5.5)."""
+    from . import auth
+    return Registry(host, credentials=auth.load(host)).catalog()
+
+
+def tags(host: str, name: str) -> list[str]:
+    """`curl -X GET HOST/v2/NAME/tags/list` -> {"name": NAME, "tags": [...]}, the tags."""
+    from . import auth
+    return Registry(host, credentials=auth.load(host)).tags(name)
