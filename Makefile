@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # are here because tests use them to check what minidocker writes.
 DEB_PKGS := python3 python3-venv python3-dev gcc make iproute2 iptables busybox-static \
 	docker-registry runc skopeo umoci crun apache2-utils curl kmod util-linux \
-	qemu-system-x86 shellcheck vagrant debootstrap systemd
+	qemu-system-x86 shellcheck vagrant debootstrap systemd docker.io
 EL_PKGS := python3.12 python3.12-devel gcc make iproute iptables-nft nftables skopeo runc \
 	crun httpd-tools curl kmod util-linux
 

@@ -40,6 +40,7 @@ class Step:
     call: str        # the syscall or file write, as the kernel sees it
     shell: str       # what a student types in a root shell to do the same
     pid: int = 0
+    t: float = 0.0   # time.monotonic() when it happened (to see where the time goes)
 
     def __str__(self) -> str:
         return f"{self.shell:<60}  # {self.call}" if self.shell else f"# {self.call}"
@@ -49,7 +50,7 @@ def step(kind: str, call: str, shell: str = "") -> None:
     """Record one kernel step. Cheap when nobody listens."""
     if not _sinks and not _echo:
         return
-    s = Step(kind, call, shell, os.getpid())
+    s = Step(kind, call, shell, os.getpid(), time.monotonic())
     if _echo:
         try:
             sys.stderr.write(f"[explain] {s}\n")

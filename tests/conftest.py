@@ -21,11 +21,23 @@ from tests.helpers import MINIDOCKER, md  # noqa: F401
 _SESSION_ROOT = tempfile.mkdtemp(prefix="mdk-test-")
 os.environ["MINIDOCKER_ROOT"] = _SESSION_ROOT
 os.environ.setdefault("MINIDOCKER_CGROUP_PARENT", f"minidocker-test-{os.getpid()}")
+# the default bridge network of this session: its own bridge, subnet and iptables chains,
+# so test sessions (and a student's real containers) never share addresses or rules
+_N = os.getpid() % 200 + 20
+os.environ.setdefault("MINIDOCKER_BRIDGE", f"mdkt{_N}")
+os.environ.setdefault("MINIDOCKER_SUBNET", f"10.212.{_N}.0/24")
+os.environ.setdefault("MINIDOCKER_CHAIN", f"MDKT{_N}")
 
 
 def pytest_sessionfinish(session, exitstatus):
     # containers are removed by each test; anything left is a bug, but do not leave it on disk
     subprocess.run(MINIDOCKER + ["system", "prune", "-f"], capture_output=True, env=os.environ.copy())
+    if os.geteuid() == 0:
+        try:
+            from minidocker.runtime import networks
+            networks.teardown()          # the session's bridge, NAT rules and chains
+        except Exception as e:  # never hide it: a leak shows in the report
+            print(f"\nconftest: network teardown failed: {e}")
     shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
     parent = os.environ.get("MINIDOCKER_CGROUP_PARENT", "")
     if parent.startswith("minidocker-test-"):

@@ -65,9 +65,9 @@ def cmd_run(args) -> int:
     cfg = replace(oci.from_oci(doc, os.path.abspath(args.directory)), auto_remove=args.rm, detach=args.detach)
     c = new_record(cfg, args.name)
     if not cfg.hostname:
-        from ..runtime.container import _rewrite_config
+        from ..runtime.container import rewrite_config
         c.config = replace(cfg, hostname=c.short_id)
-        _rewrite_config(c)
+        rewrite_config(c)
     from ..runtime.container import _write_etc_files
     _write_etc_files(c)
     if args.detach:

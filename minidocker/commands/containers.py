@@ -133,26 +133,20 @@ def _add_create_flags(p) -> None:
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
+    p.add_argument("--security-opt", action="append", default=[], help="seccomp=unconfined, no-new-privileges[=false]")
     p.add_argument("--stop-signal", default=None)
     p.add_argument("--stop-timeout", type=int, default=None)
-    try:
-        from ..kernel.cgroups import add_resource_flags
-        add_resource_flags(p)
-    except ImportError:
-        pass
+    from ..kernel.cgroups import add_resource_flags
+    add_resource_flags(p)
 
 
 def _create_from_args(args) -> "object":
     from ..runtime import config as cfgmod
     from ..runtime.container import create
-    resources = {}
-    try:
-        from ..kernel.cgroups import resources_from_args
-        import dataclasses
-        res = resources_from_args(args)
-        resources = {k: v for k, v in dataclasses.asdict(res).items() if v is not None} if res else {}
-    except ImportError:
-        pass
+    import dataclasses
+    from ..kernel.cgroups import resources_from_args
+    res = resources_from_args(args)
+    resources = {k: v for k, v in dataclasses.asdict(res).items() if v is not None} if res else {}
     mounts = [cfgmod.parse_volume(v) for v in args.volume] + [cfgmod.parse_tmpfs(t) for t in args.tmpfs]
     labels = {}
     for item in args.label:
@@ -173,9 +167,9 @@ def _create_from_args(args) -> "object":
                env_files=args.env_file, workdir=args.workdir, hostname=args.hostname, user=args.user, **opts)
     if args.stop_signal:
         from dataclasses import replace
-        from ..runtime.container import _rewrite_config
+        from ..runtime.container import rewrite_config
         c.config = replace(c.config, stop_signal=args.stop_signal)
-        _rewrite_config(c)
+        rewrite_config(c)
     return c
 
 
@@ -316,7 +310,7 @@ def cmd_ps(args) -> int:
             continue
         cmd = " ".join(c.config.argv)
         rows.append({"ID": c.id if args.no_trunc else c.short_id, "Image": c.config.image,
-                     "Command": json.dumps(cmd if args.no_trunc or len(cmd) <= 20 else cmd[:19] + "…"),
+                     "Command": json.dumps(cmd if args.no_trunc or len(cmd) <= 20 else cmd[:19] + "…", ensure_ascii=False),
                      "CreatedAt": c.created, "RunningFor": _ago(c.created) + " ago",
                      "Status": status_text(c), "Ports": _ports_text(c), "Names": c.name})
     if args.quiet:
@@ -388,6 +382,7 @@ def _int_flag(flag: str, value: str) -> int:
 
 def container_inspect(c) -> dict:
     """The JSON docker inspect prints for a container (the fields minidocker has)."""
+    from ..runtime import volumes
     from ..runtime.container import refresh
     refresh(c)
     cfg = c.config
@@ -416,7 +411,7 @@ def container_inspect(c) -> dict:
             "LowerDir": ":".join(reversed(lower)), "UpperDir": c.upper_dir,
             "WorkDir": c.work_dir, "MergedDir": c.merged_dir}},
         "Mounts": [{"Type": m.kind, "Source": m.source if m.kind == "bind" else
-                    (os.path.join(os.path.dirname(c.dir), "..", "volumes", m.source, "_data") if m.kind == "volume" else ""),
+                    (volumes.data_dir(m.source) if m.kind == "volume" else ""),
                     "Destination": m.target, "RW": not m.readonly, "Name": m.source if m.kind == "volume" else ""}
                    for m in cfg.mounts],
         "Config": {"Hostname": cfg.hostname, "User": cfg.user, "Tty": cfg.tty, "OpenStdin": cfg.interactive,
@@ -428,15 +423,9 @@ def container_inspect(c) -> dict:
 
 
 def _resources_for_inspect(res: dict) -> dict:
-    names = {"memory": "Memory", "memory_swap": "MemorySwap", "cpu_quota": "CpuQuota", "cpu_period": "CpuPeriod",
-             "cpu_shares": "CpuShares", "cpuset_cpus": "CpusetCpus", "cpuset_mems": "CpusetMems",
-             "pids_limit": "PidsLimit", "nano_cpus": "NanoCpus"}
-    out = {v: 0 for v in names.values()}
-    out.update({"CpusetCpus": "", "CpusetMems": "", "PidsLimit": None})
-    for k, v in (res or {}).items():
-        if k in names:
-            out[names[k]] = v
-    return out
+    """HostConfig's resource fields, as docker prints them (0/"" for unset)."""
+    from ..kernel.cgroups import Resources
+    return Resources(**(res or {})).to_docker()
 
 
 def _port_bindings(ports) -> dict:
@@ -539,14 +528,14 @@ def cmd_rename(args) -> int:
     from .. import state
     from ..errors import Conflict
     from ..runtime.config import check_name
-    from ..runtime.container import list_all, lookup, _rewrite_config
+    from ..runtime.container import list_all, lookup, rewrite_config
     c = lookup(args.container)
     new = check_name(args.new_name)
     with state.lock("containers"):
         if any(o.name == new for o in list_all()):
             raise Conflict(f'the container name "/{new}" is already in use', hint="pick another name")
         c.name = new
-        _rewrite_config(c)
+        rewrite_config(c)
     return 0
 
 

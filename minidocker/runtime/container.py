@@ -69,13 +69,8 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
         if m.kind == "volume":
             from . import volumes
             volumes.create(m.source)
-    if cfg.network not in ("none", "host", "bridge") and cfg.network.startswith("container:"):
-        other = lookup(cfg.network.split(":", 1)[1])
-        if not other.running:
-            raise UsageError(f"cannot join the network of {other.name}: it is not running")
-    if cfg.network not in ("none", "host") and not cfg.network.startswith("container:"):
-        from . import network
-        network.validate(cfg)
+    from . import network
+    network.validate(cfg)     # every mode: -p with container:NAME is refused, with none/host warned
     from .records import new_record
     c = new_record(cfg, name)
     try:
@@ -83,7 +78,7 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
             # docker's default hostname is the short container id
             from dataclasses import replace
             c.config = replace(cfg, hostname=c.short_id)
-            _rewrite_config(c)
+            rewrite_config(c)
         _write_etc_files(c)
     except BaseException:
         from .records import delete_record
@@ -92,7 +87,7 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
     return c
 
 
-def _rewrite_config(c: Container) -> None:
+def rewrite_config(c: Container) -> None:
     from .. import state
     state.write_json(os.path.join(c.dir, "config.json"),
                      {"Id": c.id, "Name": c.name, "Created": c.created, "Config": c.config.to_dict()})

@@ -56,12 +56,8 @@ def exec_in(c: Container, argv: list[str], env: list[str] | None = None, workdir
         stdio = (0 if interactive else os.open(os.devnull, os.O_RDONLY), 1, 2)
     err_r, err_w = os.pipe()
     libc.set_child_subreaper()
-    mgr = None
-    try:
-        from ..kernel import cgroups
-        mgr = cgroups.manager(c.id)
-    except ImportError:
-        pass
+    from ..kernel import cgroups
+    mgr = cgroups.manager(c.id)
     helper = os.fork()
     if helper == 0:
         try:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
+import struct
 import termios
 import traceback
 
@@ -27,15 +29,24 @@ from ..trace import step
 from . import security, tty, volumes
 
 
-def stage(kinds: list[str], cgroup_apply, pid_w: int, child_main) -> None:
+def stage(kinds: list[str], cgroup_apply, pid_w: int, child_main, join_netns: str | None = None) -> None:
     """Runs in the stage process. Never returns.
 
     Shell: `echo $$ > CGROUP/cgroup.procs; unshare --pid --mount ... --fork CHILD`.
+    With --network container:NAME we first join that container's network
+    namespace (`nsenter --net=/proc/PID/ns/net`), and do not make a new one.
     """
     code = 0
     try:
         if cgroup_apply is not None:
             cgroup_apply(os.getpid())
+        if join_netns:
+            fd = os.open(join_netns, os.O_RDONLY | os.O_CLOEXEC)
+            step("setns", f"setns({join_netns}, CLONE_NEWNET)", f"nsenter --net={join_netns}")
+            try:
+                libc.setns(fd, libc.CLONE_NEWNET, join_netns)
+            finally:
+                os.close(fd)
         namespaces.unshare(kinds)
         pid = os.fork()
         if pid == 0:
@@ -56,7 +67,7 @@ def _describe(e: BaseException) -> dict:
 
 
 def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple[int, int, int] | None,
-                   console_sock=None) -> None:
+                   console_sock=None, own_namespaces: tuple[str, ...] = ()) -> None:
     """PID 1 of the container, up to exec(). Never returns.
 
     The steps, each a call into kernel/:
@@ -77,6 +88,8 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
         cfg = c.config
         rootfs = c.merged_dir
 
+        if "net" in own_namespaces:
+            loopback_up()                  # a new netns starts with lo DOWN
         mounts.make_private("/")
         if cfg.rootfs:       # an OCI bundle: its rootfs directory is the root, as with runc
             mounts.bind_mount(cfg.rootfs, rootfs)
@@ -147,6 +160,22 @@ class _ExecFailure(Exception):
 
 def _exec_error(msg: str, code: int) -> _ExecFailure:
     return _ExecFailure(msg, code)
+
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def loopback_up() -> None:
+    """ioctl(SIOCSIFFLAGS, IFF_UP) on "lo" of the current network namespace.
+
+    Shell: `ip link set lo up`. (Plain ioctl rather than netlink, so PID 1
+    does not need pyroute2.)
+    """
+    step("ip", "ioctl(SIOCSIFFLAGS, lo, IFF_UP)", "ip link set lo up")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
 def _setup_stdio(stdio: tuple[int, int, int], setsid_tty: bool) -> None:

@@ -214,16 +214,10 @@ def remove(c: Container, force: bool = False) -> None:
 def teardown(c: Container) -> None:
     """Remove what a (possibly crashed) container may still hold: network, cgroup, mounts."""
     if c.config.network not in ("none", "host") and not c.config.network.startswith("container:"):
-        try:
-            from . import network
-            network.disconnect(c)
-        except ImportError:
-            pass
-    try:
-        from ..kernel import cgroups
-        cgroups.manager(c.id).destroy()
-    except ImportError:
-        pass
+        from . import network
+        network.disconnect(c)
+    from ..kernel import cgroups
+    cgroups.manager(c.id).destroy()
     from ..kernel import mounts
     for mp in mounts.mounts_under(c.dir):
         try:

@@ -53,10 +53,7 @@ def namespaces_for(c: Container) -> list[str]:
 
 
 def _cgroup_manager(c: Container):
-    try:
-        from ..kernel import cgroups
-    except ImportError:
-        return None
+    from ..kernel import cgroups
     return cgroups.manager(c.id)
 
 
@@ -125,6 +122,10 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
         go_r, go_w = os.pipe()
         err_r, err_w = os.pipe2(0)
         kinds = namespaces_for(c)
+        join_netns = None
+        if cfg.network.startswith("container:"):
+            from . import network
+            join_netns = network.netns_to_join(cfg)
         libc.set_child_subreaper()
 
         def child_main():
@@ -133,14 +134,14 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
             os.set_inheritable(err_w, False)   # close-on-exec: EOF tells the monitor exec worked
             if console_parent is not None:
                 console_parent.close()
-            init_mod.container_main(c, lower_dirs, go_r, err_w, child_stdio or None, console_child)
+            init_mod.container_main(c, lower_dirs, go_r, err_w, child_stdio or None, console_child, tuple(kinds))
 
         stage_pid = os.fork()
         if stage_pid == 0:
             os.close(pid_r)
             for fd in out_fds:
                 os.close(fd)
-            init_mod.stage(kinds, mgr.apply if mgr is not None else None, pid_w, child_main)
+            init_mod.stage(kinds, mgr.apply if mgr is not None else None, pid_w, child_main, join_netns)
         os.close(pid_w)
         os.close(go_r)
         os.close(err_w)

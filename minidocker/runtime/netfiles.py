@@ -69,8 +69,9 @@ def hosts_file(rec: dict, records: list[dict]) -> str:
     """/etc/hosts of one container: localhost, its own addresses, and on user networks
     every peer by name, --network-alias and short id (our stand-in for docker's DNS)."""
     out = [LOCALHOST]
-    for ep in rec["networks"].values():
-        out.append(f"{ep['ip']}\t{rec['hostname']}\n")
+    for name, ep in rec["networks"].items():
+        own = [rec["hostname"]] + ([rec["name"], *ep.get("aliases", [])] if name != "bridge" else [])
+        out.append(f"{ep['ip']}\t{' '.join(dict.fromkeys(own))}\n")
     for name, ep in rec["networks"].items():
         if name == "bridge":
             continue   # like docker: no name resolution on the default bridge

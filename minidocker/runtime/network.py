@@ -7,7 +7,7 @@ Map of this file (the runtime calls the first four; see docs/architecture.md):
                              published-port rules, /etc/hosts + /etc/resolv.conf; returns
                              docker's NetworkSettings
   disconnect(container)    undo all of connect (veths, leases, rules); idempotent
-  prune()                  after a crash: endpoints of dead containers, stray veths/leases/rules
+  prune(live)              after a crash: endpoints of dead containers, stray veths/leases/rules
   attach / detach          `network connect|disconnect NET CONTAINER` (extra interfaces eth1, ...)
   settings(id)             NetworkSettings now (for inspect); published(id) for `minidocker port`
   needs_own_netns / netns_to_join   what the runtime must unshare or setns for --network
@@ -213,18 +213,48 @@ def _check_ports(binds: list[PortBinding], cid: str | None, pick: bool) -> list[
 
 # --- the bridge and its NAT (once per network) ---------------------------------
 
+def _root_uses_bridge(lib_root: str, bridge: str) -> bool:
+    """Does the minidocker with state root `lib_root` have a live container on `bridge`?"""
+    d = os.path.join(lib_root, "network", "endpoints")
+    for fn in os.listdir(d) if os.path.isdir(d) else []:
+        with contextlib.suppress(Exception):
+            rec = state.read_json(os.path.join(d, fn))
+            if _alive(rec) and any(ep["bridge"] == bridge for ep in rec["networks"].values()):
+                return True
+    return False
+
+
+def _claim_bridge(br: str) -> None:
+    """One bridge, one state root: two minidockers (two MINIDOCKER_ROOTs, e.g. two
+    test sessions) on one bridge would each hand out 10.88.0.2. The owner's root
+    is written as the bridge's alias; a live other owner is refused, a gone one
+    is taken over."""
+    mine, owner = params.lib_root(), netlink.link_alias(br)
+    if owner == mine:
+        return
+    if owner and _root_uses_bridge(owner, br):
+        raise Conflict(f"bridge {br} is in use by another minidocker (state root {owner})",
+                       hint=f"give this one its own: {params.BRIDGE_ENV}=mdk1 {params.SUBNET_ENV}=10.87.0.0/16 "
+                            f"{params.CHAIN_ENV}=MINIDOCKER1")
+    netlink.set_alias(br, mine)
+
+
 def _ensure_infra(net: dict) -> None:
     """Bridge with the gateway address, sysctls, our chains and the network's rules.
     Idempotent and cheap when all is there. Caller holds the lock."""
     br, subnet = net["Bridge"], ipaddress.IPv4Network(net["Subnet"])
     c = chains()
     rules = iptables.network_rules(c, br, str(subnet))
-    if netlink.link_exists(br) and iptables.rule_exists(*rules[-1]) and \
-            iptables.rule_exists(*c.jumps()[-1]):
-        return
-    if not netlink.link_exists(br):
+    exists = netlink.link_exists(br)
+    if exists:
+        _claim_bridge(br)
+    if exists and iptables.rule_exists(*rules[0]) and \
+            iptables.rule_exists(*rules[-1]) and iptables.rule_exists(*c.jumps()[-1]):
+        return                     # all there (one nat and two filter probes: a flush shows)
+    if not exists:
         ipam.check_subnet(str(subnet), own_bridge=br)
         netlink.create_bridge(br, f"{net['Gateway']}/{subnet.prefixlen}")
+        netlink.set_alias(br, params.lib_root())
     netlink.write_sysctl("net/ipv4/ip_forward", "1")                       # be a router
     netlink.write_sysctl(f"net/ipv4/conf/{br}/route_localnet", "1")         # curl 127.0.0.1:PORT
     if os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"):    # bridged packets see
@@ -250,6 +280,8 @@ def connect(container, pid: int) -> dict:
     """
     cid = container.id
     kind, name = parse_mode(_cfg(container, "network"))
+    if _load(cid) is not None:       # a record of an earlier run that nobody removed (restart, crash)
+        disconnect(cid)
     rec = {"container": cid, "name": container.name, "dir": container.dir, "pid": pid,
            "start": _start_time(pid), "mode": kind if kind != "container" else f"container:{name}",
            "hostname": _cfg(container, "hostname", cid[:12]), "networks": {}, "ports": [],
@@ -311,17 +343,19 @@ def _port_rules(rec: dict, ep: dict) -> list[dict]:
 
 def _plug(ep: dict, pid: int, default_route: bool) -> None:
     """The veth steps, in the order a student types them (see each function's shell line)."""
+    netlink.destroy_link(ep["host_veth"])    # a leftover of this container's previous run, if any
     netlink.create_veth(ep["host_veth"], ep["peer"])            # ip link add mdvX type veth peer name mdvXp
     netlink.set_master(ep["host_veth"], ep["bridge"])           # ip link set mdvX master mdk0 up
     netlink.set_hairpin(ep["host_veth"])                        # a container may reach its own -p port
     netlink.move_to_netns(ep["peer"], pid)                      # ip link set mdvXp netns PID
-    netlink.rename_link(ep["peer"], ep["ifname"], pid)          # (inside) ip link set mdvXp name eth0
-    netlink.set_mac(ep["ifname"], ep["mac"], pid)
-    netlink.add_address(ep["ifname"], f"{ep['ip']}/{ep['prefixlen']}", pid)
-    netlink.link_up(ep["ifname"], pid)
-    netlink.link_up("lo", pid)
-    if default_route:
-        netlink.add_default_route(ep["gateway"], pid)           # ip route add default via 10.88.0.1
+    with netlink.inside(pid):                                   # the rest happens in the container
+        netlink.rename_link(ep["peer"], ep["ifname"], pid)      # ip link set mdvXp name eth0
+        netlink.set_mac(ep["ifname"], ep["mac"], pid)
+        netlink.add_address(ep["ifname"], f"{ep['ip']}/{ep['prefixlen']}", pid)
+        netlink.link_up(ep["ifname"], pid)
+        netlink.link_up("lo", pid)
+        if default_route:
+            netlink.add_default_route(ep["gateway"], pid)       # ip route add default via 10.88.0.1
 
 
 def _unplug(ep: dict) -> None:
@@ -361,9 +395,11 @@ def attach(container, network: str, pid: int, aliases: list[str] | None = None) 
     with state.lock(ipam.LOCK):
         rec = _load(cid)
         net = ipam.get(network)
-        if rec is None or rec["mode"] not in ("bridge", "none"):
-            raise StateError(f"container {container.name} has no network namespace of its own",
-                             hint="only containers run with --network bridge/none/NET can be connected")
+        if rec is None or rec["mode"] != "bridge":
+            raise StateError(f"container {container.name} is not on a bridge network "
+                             f"({rec['mode'] if rec else 'not running or --network none'})",
+                             hint="only containers run with --network bridge or a user network can be "
+                                  "connected to more networks (docker's rule too)")
         if net["Driver"] != "bridge":
             raise UsageError(f"cannot connect a container to network {net['Name']} ({net['Driver']})",
                              hint="connect to 'bridge' or a user-defined network")

@@ -47,22 +47,13 @@ def prune(all_stopped: bool = True) -> dict[str, list[str]]:
             report["leftovers"].append(f"mount {mp}")
         except OSError:
             pass
-    try:
-        from ..kernel import cgroups
-        for cg in cgroups.leftovers():
-            cid = os.path.basename(cg.rstrip("/"))
-            if cid not in live:
-                try:
-                    cgroups.manager(cid).destroy()
-                    report["leftovers"].append(f"cgroup {cg}")
-                except Exception:
-                    pass
-    except ImportError:
-        pass
-    try:
-        from . import network
-        for item in network.prune(live) or []:
-            report["leftovers"].append(str(item))
-    except ImportError:
-        pass
+    from ..kernel import cgroups
+    for cg in cgroups.prune(keep=live):       # also removes the parent once it is empty
+        report["leftovers"].append(f"cgroup {cg}")
+    from ..image.store import Store
+    for item in Store().clean_leftovers():      # temp files of interrupted pulls/loads/commits
+        report["leftovers"].append(f"image store {item}")
+    from . import network
+    for item in network.prune(live):
+        report["leftovers"].append(str(item))
     return report

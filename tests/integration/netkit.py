@@ -11,6 +11,7 @@ import ipaddress
 import os
 import random
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -91,9 +92,9 @@ class NetEnv:
     def outside(self, k: int = 0) -> tuple[Box, str, str]:
         """An "outside host": a netns wired to the host by its own veth.
 
-        Returns (box, host_side_ip, outside_ip) on 10.206.THIRD.(4k)/30.
+        Returns (box, host_side_ip, outside_ip) on 10.204.THIRD.(4k)/30.
         """
-        net = ipaddress.IPv4Network(f"10.206.{self.third}.{4 * k}/30")
+        net = ipaddress.IPv4Network(f"10.204.{self.third}.{4 * k}/30")
         host_ip, out_ip = [str(h) for h in net.hosts()]
         b = self.box(f"outside{k}")
         h, q = f"mdt5{self.tag}o{k}", f"mdt5{self.tag}q{k}"
@@ -115,6 +116,7 @@ class NetEnv:
             p.wait()
         for name in self.links:
             netlink.destroy_link(name)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 @pytest.fixture

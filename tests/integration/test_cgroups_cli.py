@@ -2,6 +2,8 @@
 
 Real kernel, as root, through the `minidocker` CLI as a student types it
 (tests.helpers.md). Container names start with "cgx-" (this part's tag);
+they run with --network none: cgroups need no network, and the shared bridge
+belongs to the network tests;
 `host_clean` fails a test that leaves a cgroup, mount or process behind.
 """
 from __future__ import annotations
@@ -17,6 +19,15 @@ from minidocker.kernel import cgroups
 from tests.helpers import md
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _base_image():
+    """The first `run` of a session builds the busybox image: do it once, with time to spare
+    (minutes in the emulated v2 guest), so no test's own timeout pays for it."""
+    warm = f"cgx-warm-{uuid.uuid4().hex[:6]}"
+    md("create", "--network", "none", "--name", warm, "busybox", "true", timeout=600)
+    md("rm", "-f", warm)
 
 
 @pytest.fixture
@@ -35,7 +46,7 @@ def _inspect(n: str) -> dict:
 
 
 def test_run_limits_update_stats_pause_rm(name):
-    cid = md("run", "-d", "--name", name, "--cpus", "0.5", "-m", "64m", "--pids-limit", "30",
+    cid = md("run", "-d", "--network", "none", "--name", name, "--cpus", "0.5", "-m", "64m", "--pids-limit", "30",
              "busybox", "sh", "-c", "while :; do :; done", check=True).stdout.strip()
     m = _cg(cid)
     lim = m.limits()
@@ -82,22 +93,22 @@ def test_update_and_pause_errors(name):
     assert r.returncode == 125 and "--memory" in r.stderr and "Traceback" not in r.stderr
     r = md("update", "--cpus", "0.5", "nosuch-cgx")
     assert r.returncode == 125 and "No such container" in r.stderr
-    md("create", "--name", name, "busybox", "true", check=True)
+    md("create", "--network", "none", "--name", name, "busybox", "true", check=True)
     r = md("pause", name)
     assert r.returncode == 125 and "not running" in r.stderr
-    r = md("run", "--cpuset-cpus", "64", "busybox", "true")
+    r = md("run", "--network", "none", "--cpuset-cpus", "64", "busybox", "true")
     assert r.returncode == 125 and "--cpuset-cpus" in r.stderr
 
 
 def test_memory_hog_oom_killed_137(name):
-    r = md("run", "--name", name, "-m", "16m", "--memory-swap", "16m", "busybox", "tail", "/dev/zero", timeout=60)
+    r = md("run", "--network", "none", "--name", name, "-m", "16m", "--memory-swap", "16m", "busybox", "tail", "/dev/zero", timeout=60)
     assert r.returncode == 137
     st = _inspect(name)["State"]
     assert st["OOMKilled"] is True and st["ExitCode"] == 137
 
 
 def test_fork_bomb_contained_by_pids_limit(name):
-    cid = md("run", "-d", "--name", name, "--pids-limit", "50", "busybox", "sh", "-c",
+    cid = md("run", "-d", "--network", "none", "--name", name, "--pids-limit", "50", "busybox", "sh", "-c",
              "(for i in $(seq 200); do sleep 100 & done) 2>/dev/null; exec sleep 1000", check=True).stdout.strip()
     m = _cg(cid)
     deadline = time.monotonic() + 10
@@ -122,3 +133,21 @@ def test_system_prune_finds_a_crashed_containers_cgroup(host_clean):
     assert cid in cgroups.leftovers()
     md("system", "prune", "-f", check=True)
     assert not m.exists()
+
+
+def test_quota_slider_on_a_running_container(name):
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("matplotlib").use("Agg")
+    from minidocker.lab.widgets_cgroup import QuotaSlider
+    cid = md("run", "-d", "--network", "none", "--name", name, "busybox", "sh", "-c", "while :; do :; done",
+             check=True).stdout.strip()
+    w = QuotaSlider(container=name, start_percent=40)
+    try:
+        lim = w.m.limits()
+        assert w.m.id == cid and lim.get("cpu.cfs_quota_us", lim.get("cpu.max", "").split(" ")[0]) == "40000"
+        w.refresh(draw=True)
+    finally:
+        w.stop()
+    assert w.m.exists()                     # the container's cgroup is not the slider's to remove
+    md("rm", "-f", name, check=True)
+    assert not w.m.exists()

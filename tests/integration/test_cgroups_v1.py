@@ -118,7 +118,7 @@ def test_cpu_quota_accuracy(parent, burner):
         sampler.set_quota(m, pct)
         time.sleep(0.3)                              # let the old period's budget run out
         got[pct] = sampler.measure_share(m, 3.0)
-    print(f"\ncgroup v1 CPU share over 3 s windows: " + ", ".join(f"quota {q}% -> {v:.2f}%" for q, v in got.items()))
+    print("\ncgroup v1 CPU share over 3 s windows: " + ", ".join(f"quota {q}% -> {v:.2f}%" for q, v in got.items()))
     for pct, share in got.items():
         assert abs(share - pct) <= 2.0, f"quota {pct}%: measured {share:.2f}%"
     s = m.stats()

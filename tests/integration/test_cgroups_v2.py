@@ -6,7 +6,8 @@ host every test here SKIPS and says why; this host (hybrid v1) runs
 test_cgroups_v1.py instead, and test_cgroups_v2_hybrid.py runs the v2 core
 files (cgroup.procs/freeze/kill, cpu.stat) on its controller-less cgroup2.
 
-Fast: about 25 s, most of it the four 3-second accuracy windows.
+Fast: about 25 s on real hardware (about 65 s in the TCG qemu guest), mostly the
+four 3-second accuracy windows.
 Run:  pytest -q -s tests/integration/test_cgroups_v2.py
 """
 from __future__ import annotations

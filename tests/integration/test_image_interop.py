@@ -103,7 +103,10 @@ def test_docker_archive_both_ways(store, tmp_path):
     ok("save", "-o", ours, "mdimg-da:1")
     # skopeo reads our save archive as a docker archive
     info = json.loads(sh("skopeo", "inspect", f"docker-archive:{ours}"))
-    assert info["RepoTags"] == ["mdimg-da"] or "mdimg-da" in json.dumps(info)
+    mine = json.loads(ok("image", "inspect", "mdimg-da:1"))[0]
+    assert info["Layers"] == mine["RootFS"]["Layers"]          # uncompressed: digest == diff_id
+    cfg = json.loads(sh("skopeo", "inspect", "--config", f"docker-archive:{ours}"))
+    assert cfg["rootfs"]["diff_ids"] == mine["RootFS"]["Layers"]
     # skopeo writes a docker archive (the format of `docker save` before v25) that we load
     theirs = tmp_path / "theirs.tar"
     sh("skopeo", "copy", f"docker-archive:{ours}", f"docker-archive:{theirs}:mdimg-da:copied")
@@ -112,3 +115,80 @@ def test_docker_archive_both_ways(store, tmp_path):
     ids = ok("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").splitlines()
     by_name = dict(reversed(line.split()) for line in ids)
     assert by_name["mdimg-da:copied"] == by_name["mdimg-da:1"]         # the same image ID
+
+
+# --- a real docker engine (Debian's docker.io), started privately for the test ------
+
+@pytest.fixture
+def dockerd(tmp_path_factory):
+    """dockerd on its own socket, data root and exec root; no iptables, no bridge. Stopped after."""
+    if not (shutil.which("dockerd") and shutil.which("docker")):
+        pytest.skip("no docker engine here (apt-get install docker.io)")
+    import time
+    base = tmp_path_factory.mktemp("mdimg-dockerd")
+    sock = f"unix://{base}/docker.sock"
+    log = open(base / "log", "w")
+    proc = subprocess.Popen(["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
+                             "--data-root", base / "data", "--exec-root", base / "exec",
+                             "--pidfile", base / "docker.pid", "-H", sock],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, "DOCKER_HOST": sock}
+    try:
+        for _ in range(100):
+            if subprocess.run(["docker", "info"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.skip(f"dockerd did not start: {open(base / 'log').read()[-500:]}")
+        yield env
+    finally:
+        subprocess.run(["docker", "rm", "-f", "mdimg-dk1"], env=env, capture_output=True)
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        subprocess.run(["umount", "-R", "-l", base / "data"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_real_docker_save_load_both_ways(store, dockerd, tmp_path):
+    def dk(*args):
+        return sh("docker", *args, env=dockerd)
+    # minidocker -> docker: same image ID, runs there
+    ok("run", "--network", "none", "--name", "mdimg-dsrc", "busybox", "sh", "-c",
+       "echo ours > /ours; rm -rf /usr/sbin; mkdir /usr/sbin; touch /usr/sbin/only")
+    our_id = ok("commit", "mdimg-dsrc", "mdimg-tod:1").strip()
+    ok("rm", "mdimg-dsrc")
+    ok("save", "-o", tmp_path / "ours.tar", "mdimg-tod:1")
+    assert "Loaded image: mdimg-tod:1" in dk("load", "-i", tmp_path / "ours.tar")
+    assert dk("image", "inspect", "-f", "{{.Id}}", "mdimg-tod:1").strip() == our_id
+    assert dk("run", "--rm", "--network", "none", "mdimg-tod:1", "sh", "-c",
+              "cat /ours; ls /usr/sbin").split() == ["ours", "only"]
+    # docker -> minidocker: a docker-made layer with whiteouts, opaque dir, setuid
+    dk("run", "--network", "none", "--name", "mdimg-dk1", "mdimg-tod:1", "sh", "-c",
+       "rm /etc/group; rm -rf /usr/sbin; mkdir /usr/sbin; echo d > /usr/sbin/dk;"
+       " echo theirs > /root/dk; chmod 4755 /root/dk")
+    theirs_diff = sorted(dk("diff", "mdimg-dk1").splitlines())
+    their_id = dk("commit", "mdimg-dk1", "mdimg-fromd:1").strip()
+    dk("save", "-o", tmp_path / "theirs.tar", "mdimg-fromd:1")
+    assert ok("load", "-i", tmp_path / "theirs.tar").strip() == "Loaded image: mdimg-fromd:1"
+    assert json.loads(ok("image", "inspect", "mdimg-fromd:1"))[0]["Id"] == their_id
+    out = ok("run", "--rm", "--network", "none", "mdimg-fromd:1", "sh", "-c",
+             "ls /etc; echo ---; ls /usr/sbin; echo ---; cat /root/dk; stat -c %a /root/dk").split("---")
+    assert "group" not in out[0].split() and out[1].split() == ["dk"]
+    assert out[2].split() == ["theirs", "4755"]
+    # the same changes made in minidocker give the same `diff` as docker's
+    ok("run", "--network", "none", "--name", "mdimg-dsame", "mdimg-tod:1", "sh", "-c",
+       "rm /etc/group; rm -rf /usr/sbin; mkdir /usr/sbin; echo d > /usr/sbin/dk;"
+       " echo theirs > /root/dk; chmod 4755 /root/dk")
+    ours_diff = sorted(ok("diff", "mdimg-dsame").splitlines())
+    ok("rm", "mdimg-dsame")
+    assert ours_diff == theirs_diff
+    # docker export -> minidocker import
+    with open(tmp_path / "fs.tar", "wb") as f:
+        subprocess.run(["docker", "export", "mdimg-dk1"], env=dockerd, stdout=f, check=True)
+    ok("import", tmp_path / "fs.tar", "mdimg-dexp:1")
+    assert ok("run", "--rm", "--network", "none", "mdimg-dexp:1", "cat", "/root/dk").strip() == "theirs"

@@ -17,8 +17,8 @@ from minidocker.errors import Conflict, NotFound, UsageError
 from minidocker.kernel import iptables, netlink
 from minidocker.runtime import ipam, network, networks
 from minidocker.trace import trace
-from tests.integration.netkit import (PY, TCP_WHO, UDP_ECHO, free_port, host_address, http_get,
-                                      netenv, ping, start_httpd, udp_ask, wait_listen)  # noqa: F401
+from tests.integration.netkit import (PY, TCP_WHO, UDP_ECHO, free_port, host_address, http_get,  # noqa: F401
+                                      netenv, ping, start_httpd, udp_ask)
 
 pytestmark = pytest.mark.usefixtures("root_only")
 
@@ -35,9 +35,9 @@ def test_two_containers_ping_by_ip_on_the_bridge(netenv):
     assert ping(a, sb["IPAddress"]) and ping(b, sa["IPAddress"])
     assert ping(a, netenv.gateway)
     # and the host end is a port of our bridge, with hairpin on
-    veth = a_ep = network._load(a.id)["networks"]["bridge"]["host_veth"]
+    veth = network._load(a.id)["networks"]["bridge"]["host_veth"]
     assert {ln["name"]: ln["master"] for ln in netlink.list_links()}[veth] == netenv.bridge
-    with open(f"/sys/class/net/{a_ep}/brport/hairpin_mode") as f:
+    with open(f"/sys/class/net/{veth}/brport/hairpin_mode") as f:
         assert f.read().strip() == "1"
     network.disconnect(b)
     assert not ping(a, sb["IPAddress"])
@@ -51,7 +51,7 @@ def test_user_network_names_aliases_and_isolation(netenv):
     cli = netenv.box("cli", network="n5front")
     other = netenv.box("other", network="n5back")
     sw = network.connect(web, web.pid)
-    sc = network.connect(cli, cli.pid)
+    network.connect(cli, cli.pid)
     so = network.connect(other, other.pid)
     assert sw["Networks"]["n5front"]["Aliases"] == ["www"]
     assert ping(cli, "web") and ping(cli, "www") and ping(cli, web.id[:12])
@@ -188,7 +188,7 @@ def test_explain_shows_ip_and_iptables_commands(netenv):
         network.connect(box, box.pid)
     shell = "\n".join(t.shell())
     assert f"ip link add {netenv.bridge} type bridge" in shell
-    assert "type veth peer name" in shell and f"ip link set mdv" in shell
+    assert "type veth peer name" in shell and "ip link set mdv" in shell
     assert f"nsenter -t {box.pid} -n ip route add default via {netenv.gateway}" in shell
     assert f"iptables -t nat -A {netenv.chain} -p tcp -m tcp --dport" in shell
     assert "sysctl -w net.ipv4.ip_forward=1" in shell or netlink.read_sysctl("net/ipv4/ip_forward") == "1"
@@ -301,3 +301,24 @@ def test_prune_after_a_crash_mid_connect_and_after_a_dead_container(netenv):
     network.disconnect(alive)
     assert _snapshot(netenv) == before
     assert network.prune() == []
+
+
+def test_a_second_state_root_cannot_share_a_busy_bridge(netenv, tmp_path, monkeypatch):
+    a = netenv.box("rootA")
+    network.connect(a, a.pid)
+    assert netlink.link_alias(netenv.bridge) == params.lib_root()
+    root_a = os.environ["MINIDOCKER_ROOT"]
+    monkeypatch.setenv("MINIDOCKER_ROOT", str(tmp_path / "rootB"))
+    b = netenv.box("rootB")
+    with pytest.raises(Conflict) as e:
+        network.connect(b, b.pid)
+    assert params.BRIDGE_ENV in e.value.hint
+    assert network.endpoints() == [] and ipam.leases("bridge")["leases"] == {}
+    monkeypatch.setenv("MINIDOCKER_ROOT", root_a)
+    network.disconnect(a)
+    monkeypatch.setenv("MINIDOCKER_ROOT", str(tmp_path / "rootB"))
+    s = network.connect(b, b.pid)                     # the old owner has nobody on it: taken over
+    assert netlink.link_alias(netenv.bridge) == params.lib_root() and s["IPAddress"]
+    network.disconnect(b)
+    networks.teardown()                               # root B's bridge and chains
+    monkeypatch.setenv("MINIDOCKER_ROOT", root_a)     # the fixture checks root A's are gone too

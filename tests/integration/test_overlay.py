@@ -10,7 +10,8 @@ from minidocker import trace
 from minidocker.image import base, store as st
 from minidocker.kernel import overlay
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="overlay mounts need root")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="overlay mounts need root"),
+              pytest.mark.usefixtures("host_clean")]
 
 
 @pytest.fixture
@@ -132,3 +133,29 @@ def test_copy_up_whiteout_and_opaque(img_root, tmp_path, mounts):
     assert overlay.is_opaque(str(upper / "usr/sbin"))
     assert os.listdir(m / "usr/sbin") == ["mdimg-new"]
     assert len(os.listdir(os.path.join(lower, "usr/sbin"))) > 5
+
+
+def test_an_image_with_130_layers_runs(md_root):
+    from tests.helpers import md
+    deep_image(st.Store(), 130)
+    p = md("run", "--rm", "--network", "none", "mdimg-deep", "sh", "-c", "head -1 /etc/mdimg-level; ls /bin | wc -l")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[0] == "129"
+    assert int(p.stdout.split()[1]) > 50
+
+
+def test_mount_errors_name_the_mount(tmp_path):
+    from minidocker.errors import KernelError
+    lowers = []
+    for i in range(120):
+        d = tmp_path / ("x" * 40 + str(i))
+        d.mkdir()
+        lowers.append(str(d))
+    lowers.append(str(tmp_path / "does-not-exist"))       # deep stack: the forked-child path
+    with pytest.raises(KernelError) as e:
+        overlay.mount_overlay(lowers, tmp_path / "u", tmp_path / "w", tmp_path / "m")
+    assert e.value.errno == 2 and "overlay" in str(e.value) and "from" in str(e.value)
+    with pytest.raises(KernelError) as e:                   # short stack: the direct path
+        overlay.mount_overlay([str(tmp_path / "nope")], tmp_path / "u", tmp_path / "w", tmp_path / "m")
+    assert e.value.errno == 2 and "lowerdir=" in str(e.value)
+    assert not mounted(tmp_path / "m")

@@ -19,7 +19,8 @@ def test_hosts_on_user_network_lists_peers_by_name_alias_and_id():
     text = netfiles.hosts_file(b, [a, b, c, other])
     lines = text.splitlines()
     assert lines[0] == "127.0.0.1\tlocalhost"
-    assert f"10.205.1.10\t{'b' * 12}" in lines
+    assert f"10.205.1.10\t{'b' * 12} db" in lines                 # itself: hostname, name
+    assert f"10.205.1.2\t{'a' * 12} web www" in netfiles.hosts_file(a, [a, b]).splitlines()
     assert f"10.205.1.2\tweb www {'a' * 12}" in lines
     assert f"10.205.1.9\tcache {'c' * 12}" in lines
     assert "elsewhere" not in text
@@ -35,6 +36,7 @@ def test_default_bridge_has_no_names():
     a = _rec("a" * 64, "web", {"bridge": "10.88.0.2"})
     b = _rec("b" * 64, "db", {"bridge": "10.88.0.3"})
     assert "web" not in netfiles.hosts_file(b, [a, b])
+    assert "db" not in netfiles.hosts_file(b, [a, b]).split()        # only the hostname, as docker
 
 
 def test_resolv_conf_drops_loopback_resolvers(tmp_path):

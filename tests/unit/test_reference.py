@@ -83,3 +83,42 @@ def test_image_id_detection():
     assert r.is_image_id("f" * 64)
     assert not r.is_image_id("busybox")
     assert not r.is_image_id("sha256:" + "0" * 63)
+
+
+def test_uppercase_hint_suggests_the_fix():
+    with pytest.raises(ImageError) as e:
+        r.parse("localhost:5000/My/App:V1")
+    assert "'localhost:5000/my/app:V1'" in e.value.hint
+    assert str(r.parse("localhost:5000/my/app:V1")) == "localhost:5000/my/app:V1"
+
+
+# --- property: normalizing is idempotent, and the short form means the same image ----
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+_alnum = hs.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)
+_comp = hs.builds(lambda a, sep, b: a + sep + b if b else a, _alnum,
+                  hs.sampled_from([".", "_", "__", "-", "--"]), hs.one_of(hs.just(""), _alnum))
+_path = hs.lists(_comp, min_size=1, max_size=3).map("/".join)
+_domain = hs.sampled_from(["", "localhost/", "localhost:5000/", "registry.example.com/",
+                           "docker.io/", "index.docker.io/", "10.0.0.1:443/"])
+_tag = hs.one_of(hs.just(""), hs.from_regex(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}\Z").map(lambda t: ":" + t))
+_dig = hs.one_of(hs.just(""), hs.text("0123456789abcdef", min_size=64, max_size=64).map(lambda h: "@sha256:" + h))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_domain, _path, _tag, _dig)
+def test_normalize_is_a_fixed_point(domain, path, tag, dig):
+    text = domain + path + tag + dig
+    if r.is_image_id(text):
+        return
+    ref = r.parse(text)
+    assert r.parse(str(ref)) == ref
+    first = ref.familiar().split("/")[0]
+    if ref.domain != "docker.io" or "/" not in ref.familiar() or not ("." in first or ":" in first
+                                                                      or first == "localhost"):
+        # docker.io/0.0/app familiarizes to "0.0/app", which reads back as registry 0.0:
+        # docker's FamiliarString has the same ambiguity, so we keep it
+        assert r.parse(ref.familiar()) == ref
+    assert ref.tag == (tag[1:] if tag else (None if dig else "latest"))
+    assert ref.digest == (dig[1:] if dig else None)

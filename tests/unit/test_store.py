@@ -175,3 +175,114 @@ def test_gzip_layer_and_diff_id(img_root):
     with pytest.raises(ImageError):
         s2.unpack(dig, "sha256:" + "0" * 64)
     assert os.listdir(s2.layers_dir) == []
+
+
+def test_concurrent_ensure_base_image(img_root):
+    """Every engineer's tests call ensure_base_image, often at once: all get the same image."""
+    import subprocess
+    import sys
+    code = ("from minidocker.image import base; print(base.ensure_base_image().id)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert len({o[0].strip() for o in outs}) == 1
+    s = st.Store()
+    assert len(s.images()) == 1
+    assert [n for n in os.listdir(s.layers_dir) if not n.endswith(".json")] == [s.images()[0].diff_ids[0][7:]]
+    assert not [n for n in os.listdir(s.layout.blobs) if n.startswith(".")]
+
+
+def test_explain_shows_extraction_steps(img_root):
+    from minidocker import trace
+    s = st.Store()
+    with trace() as t:
+        s.add_layer(layer_tar({"etc/motd": b"hi", "usr/share/x": b"x"}))
+    shell = t.shell()
+    assert any(line.startswith("cat blobs/sha256/") and "| tar -xp" in line for line in shell)
+    assert any("etc/motd" in line and line.startswith("install -m 644") for line in shell)
+    assert "extract" in t.kinds()
+
+
+def test_one_image_two_manifests_rmi_removes_both(img_root):
+    """The same config reached through a gzip manifest (as pulled) and a plain one (as built)."""
+    import gzip
+    s = st.Store()
+    raw = layer_tar({"a": b"a" * 100})
+    plain = s.add_layer(raw)
+    cfg = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+           "rootfs": {"type": "layers", "diff_ids": [plain.diff_id]}, "history": [{}]}
+    img = s.add_image(cfg, [plain], tags=["mdimg-two:1"])
+    gz_digest, gz_size = s.layout.put_blob(gzip.compress(raw))
+    gz = st.LayerDesc(gz_digest, gz_size, plain.diff_id, layout.OCI_LAYER_GZIP)
+    cfg_desc = img.manifest["config"]
+    m2 = {"schemaVersion": 2, "mediaType": layout.OCI_MANIFEST, "config": cfg_desc, "layers": [gz.descriptor()]}
+    m2_digest, _, _ = s.layout.put_json(m2)
+    again = s.register(m2_digest, ["mdimg-two:pulled"])
+    assert again.id == img.id
+    assert [i.id for i in s.images()] == [img.id]
+    assert sorted(s.resolve(img.id).repo_tags) == ["mdimg-two:1", "mdimg-two:pulled"]
+    s.remove(img.id, force=True)
+    assert s.layout.all_blobs() == [] and os.listdir(s.layers_dir) == []
+
+
+def test_leftovers_are_found_and_cleaned(img_root):
+    s = st.Store()
+    base.ensure_base_image(s)
+    junk = [os.path.join(s.layers_dir, ".tmp-dead"), os.path.join(s.layout.blobs, ".tmp-half")]
+    os.mkdir(junk[0])
+    open(junk[1], "w").close()
+    assert s.leftovers() == []                          # young: maybe someone is writing them
+    old = 1_000_000_000
+    for j in junk:
+        os.utime(j, (old, old))
+    assert sorted(s.leftovers()) == sorted(junk)
+    assert sorted(s.clean_leftovers()) == sorted(junk)
+    assert not any(os.path.exists(j) for j in junk)
+    assert s.resolve("busybox")                          # the real content is untouched
+
+
+def test_cli_formats_like_docker():
+    from minidocker.commands.images import human_duration, human_size
+    assert [human_size(n) for n in (0, 999, 1000, 1982357, 123456789, 4.2e9)] == \
+        ["0B", "999B", "1kB", "1.98MB", "123MB", "4.2GB"]
+    assert [human_duration(s) for s in (0.5, 1, 30, 90, 3000, 3600, 7200, 86400 * 3, 86400 * 20,
+                                        86400 * 100, 86400 * 800)] == \
+        ["Less than a second", "1 second", "30 seconds", "About a minute", "50 minutes",
+         "About an hour", "2 hours", "3 days", "2 weeks", "3 months", "2 years"]
+
+
+def _snapshot(s):
+    return (sorted(s.layout.all_blobs()), sorted(os.listdir(s.layers_dir)), s.layout.index()["manifests"])
+
+
+def test_save_load_in_process_and_a_broken_archive_leaves_nothing(img_root, tmp_path):
+    from minidocker.image import archive
+    s = st.Store()
+    img = base.ensure_base_image(s)
+    child = child_image(s, img, {"etc/motd": b"saved\n"}, tags=["mdimg-sv:1"])
+    buf = io.BytesIO()
+    archive.save(["mdimg-sv:1"], buf, s)
+    # a fresh store loads it: same image id, same layers
+    s2 = st.Store(str(tmp_path / "fresh"))
+    assert archive.load(io.BytesIO(buf.getvalue()), s2) == ["Loaded image: mdimg-sv:1"]
+    assert s2.resolve("mdimg-sv:1").id == child.id
+    assert s2.resolve("mdimg-sv:1").diff_ids == child.diff_ids
+    # the same archive with the top layer's content changed: refused, nothing stays behind
+    src = tarfile.open(fileobj=io.BytesIO(buf.getvalue()))
+    bad = io.BytesIO()
+    top = "blobs/sha256/" + child.diff_ids[-1][7:]
+    with tarfile.open(fileobj=bad, mode="w") as out:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if m.name == top:
+                data = layer_tar({"etc/motd": b"tampered\n"})
+                m.size = len(data)
+            out.addfile(m, io.BytesIO(data) if data is not None else None)
+    s3 = st.Store(str(tmp_path / "victim"))
+    base.ensure_base_image(s3)
+    before = _snapshot(s3)
+    with pytest.raises(ImageError) as e:
+        archive.load(io.BytesIO(bad.getvalue()), s3)
+    assert "config says" in str(e.value) or "digest" in str(e.value)
+    assert _snapshot(s3) == before
