@@ -60,8 +60,8 @@ def inside(pid: int) -> Iterator[None]:
     eth0 takes six steps, so `_plug` opens it once. Only a speed-up: every
     function works the same without it.
     """
-    if pid in _inside:
-        yield
+    if pid in _inside or _loop_running():
+        yield          # (inside Jupyter each call opens its own socket in a worker thread)
         return
     _inside[pid] = IPRoute(netns=f"/proc/{pid}/ns/net", flags=0)
     try:
@@ -388,3 +388,38 @@ def write_sysctl(key: str, value: str) -> None:
             f.write(value)
     except OSError as e:
         raise KernelError(e.errno or errno.EIO, "write", path) from None
+
+
+# --- running under Jupyter ------------------------------------------------------
+# pyroute2 (0.9) drives its sockets with its own asyncio loop; a Jupyter kernel
+# already runs a loop in the main thread, where pyroute2's sync API then fails
+# with "This event loop is already running". When that is the case, each public
+# function below runs in a short-lived worker thread instead (same result).
+
+def _loop_running() -> bool:
+    import asyncio
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _off_the_event_loop(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not _loop_running():
+            return fn(*args, **kwargs)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1) as ex:
+            return ex.submit(fn, *args, **kwargs).result()
+    return wrapper
+
+
+for _name in __all__:
+    _fn = globals().get(_name)
+    if callable(_fn) and _name not in ("inside", "read_sysctl", "write_sysctl"):
+        globals()[_name] = _off_the_event_loop(_fn)
+del _name, _fn
