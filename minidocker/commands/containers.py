@@ -1,6 +1,8 @@
 """Container verbs: run create start stop restart kill rm ps logs inspect exec wait cp top rename, container prune."""
 from __future__ import annotations
 
+from . import failed
+
 import argparse
 import json
 import os
@@ -160,7 +162,8 @@ def _create_from_args(args) -> "object":
                 ports=tuple(args.publish), publish_all=args.publish_all, mounts=tuple(mounts),
                 read_only=args.read_only, restart=cfgmod.parse_restart(args.restart),
                 resources=resources, cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop),
-                privileged=args.privileged, labels=labels, stop_timeout=args.stop_timeout)
+                privileged=args.privileged, labels=labels, stop_timeout=args.stop_timeout,
+                security_opt=tuple(args.security_opt))
     if args.rm and opts["restart"].name != "no":
         raise UsageError("conflicting options: --restart and --rm", hint="pick one of them")
     c = create(args.image, argv, name=args.name, entrypoint=args.entrypoint, env=args.env,
@@ -205,7 +208,7 @@ def _each(names, fn) -> int:
             print(n)
         except MinidockerError as e:
             sys.stderr.write(f"Error response from daemon: {e.message}\n")
-            rc = e.exit_code if len(names) == 1 else 1
+            rc = failed(e, len(names))
     return rc
 
 
@@ -260,7 +263,7 @@ def cmd_wait(args) -> int:
             print(lifecycle.wait(lookup(n)))
         except MinidockerError as e:
             sys.stderr.write(f"Error response from daemon: {e.message}\n")
-            rc = 1
+            rc = failed(e, len(args.containers))
     return rc
 
 
@@ -404,6 +407,7 @@ def container_inspect(c) -> dict:
             "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.maximum_retry_count},
             "AutoRemove": cfg.auto_remove, "Privileged": cfg.privileged, "PublishAllPorts": cfg.publish_all,
             "ReadonlyRootfs": cfg.read_only, "CapAdd": list(cfg.cap_add) or None, "CapDrop": list(cfg.cap_drop) or None,
+            "SecurityOpt": list(cfg.security_opt) or None,
             "Tmpfs": {m.target: m.options for m in cfg.mounts if m.kind == "tmpfs"} or None,
             **_resources_for_inspect(cfg.resources),
         },
@@ -448,7 +452,7 @@ def cmd_inspect(args) -> int:
             docs.append(_inspect_one(name, args.type))
         except MinidockerError as e:
             sys.stderr.write(f"Error: {e.message}\n")
-            rc = 1
+            rc = failed(e, len(args.objects))
     if args.format:
         for d in docs:
             print(render(args.format, d))

@@ -6,6 +6,8 @@ Output copies docker's: the same columns, sizes in kB/MB (powers of 1000),
 """
 from __future__ import annotations
 
+from . import failed
+
 import datetime as _dt
 import json
 import os
@@ -217,7 +219,7 @@ def cmd_rmi(args) -> int:
             sys.stderr.write(f"Error response from daemon: {e.message}\n")
             if e.hint:
                 sys.stderr.write(f"hint: {e.hint}\n")
-            rc = 1
+            rc = failed(e, len(args.images))
     return rc
 
 
@@ -249,7 +251,7 @@ def cmd_inspect(args) -> int:
             docs.append(store.inspect(name))
         except MinidockerError as e:
             sys.stderr.write(f"Error: {e.message}\n")
-            rc = 1
+            rc = failed(e, len(args.images))
     if args.format:
         from ..template import render
         for d in docs:

@@ -7,6 +7,8 @@ minidocker/runtime/network.py (containers on networks).
 """
 from __future__ import annotations
 
+from . import failed
+
 import json
 import sys
 
@@ -112,7 +114,7 @@ def cmd_inspect(args) -> int:
             docs.append(networks.inspect(name))
         except NotFound as e:
             sys.stderr.write(f"Error: {e.message}\n")
-            rc = 1
+            rc = failed(e, len(args.networks))
     if args.format:
         from ..template import render
         for d in docs:
@@ -132,7 +134,7 @@ def cmd_rm(args) -> int:
             print(name)
         except MinidockerError as e:
             sys.stderr.write(f"Error response: {e.message}\n" + (f"hint: {e.hint}\n" if e.hint else ""))
-            rc = 1
+            rc = failed(e, len(args.networks))
     return rc
 
 

@@ -1,6 +1,8 @@
 """Volume verbs: volume create/ls/inspect/rm/prune."""
 from __future__ import annotations
 
+from . import failed
+
 import json
 import sys
 
@@ -64,7 +66,7 @@ def cmd_rm(args) -> int:
             print(n)
         except MinidockerError as e:
             sys.stderr.write(f"Error response from daemon: {e.message}\n")
-            rc = 1
+            rc = failed(e, len(args.names))
     return rc
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import os
+import shutil
 import subprocess
 import tarfile
 
@@ -31,7 +32,18 @@ __all__ = ["ensure_base_image", "base_layer_tar", "base_config", "BASE_NAME", "B
 
 BASE_NAME = params.BASE_IMAGE                 # "busybox"
 BASE_REF = f"{BASE_NAME}:latest"
-BUSYBOX = "/bin/busybox"                      # from Debian's busybox-static
+BUSYBOX_PATHS = ["/bin/busybox", "/usr/sbin/busybox", "/sbin/busybox", "/usr/bin/busybox"]
+# Debian's busybox-static puts it in /bin, EPEL's (static too) in /usr/sbin.
+
+
+def _find_busybox() -> str:
+    for path in BUSYBOX_PATHS:
+        if os.path.exists(path):
+            return path
+    return shutil.which("busybox") or BUSYBOX_PATHS[0]
+
+
+BUSYBOX = _find_busybox()
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: (path, mode): the directories of a minimal root filesystem. /proc, /sys and
 #: /dev are empty mount points; /tmp is world-writable with the sticky bit.
@@ -116,3 +128,8 @@ def base_config(diff_id: str) -> dict:
             {"created": created, "created_by": '/bin/sh -c #(nop)  CMD ["sh"]', "empty_layer": True},
         ],
     }
+
+
+if __name__ == "__main__":     # `python -m minidocker.image.base`: what `make lab` runs
+    img = ensure_base_image()
+    print(f"{BASE_REF} {img.id}")

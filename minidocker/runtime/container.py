@@ -46,7 +46,11 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
     Everything is validated *before* the record is written, so a bad flag
     leaves nothing behind.
     """
-    from .config import parse_env
+    from .config import check_name, parse_env
+    if name:
+        name = check_name(name)          # before anything else is looked up or written
+        from .records import check_name_free
+        check_name_free(name)
     img = resolve_image(image)
     icfg = (img.config or {}).get("config") or {}
     argv = effective_command(icfg.get("Entrypoint"), icfg.get("Cmd"), list(args or []), entrypoint)
@@ -71,6 +75,8 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
             volumes.create(m.source)
     from . import network
     network.validate(cfg)     # every mode: -p with container:NAME is refused, with none/host warned
+    from . import security
+    security.validate(cfg)    # --cap-add FOO, --security-opt typos: refused before anything exists
     from .records import new_record
     c = new_record(cfg, name)
     try:

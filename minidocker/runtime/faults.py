@@ -30,6 +30,10 @@ STEPS = ("after-cgroup", "after-namespaces", "after-mount", "after-network", "af
 def crash_point(name: str) -> None:
     """kill(getpid(), SIGKILL) when $MINIDOCKER_CRASH_AT == name. Shell: `kill -9 $$`."""
     if os.environ.get(CRASH_ENV) == name:
+        if os.getpid() == 1:
+            # PID 1 of a PID namespace is immune to signals it has no handler for,
+            # even SIGKILL sent by itself; _exit() skips every cleanup just the same
+            os._exit(128 + signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
 
 

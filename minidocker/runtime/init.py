@@ -27,6 +27,7 @@ from ..kernel import libc, mounts, namespaces, overlay
 from ..kernel.mounts import secure_join
 from ..trace import step
 from . import security, tty, volumes
+from .faults import crash_point
 
 
 def stage(kinds: list[str], cgroup_apply, pid_w: int, child_main, join_netns: str | None = None) -> None:
@@ -106,6 +107,7 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
                 mounts.mount_fs("tmpfs", target, libc.MS_NOSUID | libc.MS_NODEV, m.options or "mode=1777")
         mounts.pivot_root_to(rootfs)
         security.after_pivot(cfg)          # masked /proc paths, read-only /proc/sys ...
+        crash_point("after-mount")
         if cfg.read_only:
             mounts.remount_readonly("/")
 

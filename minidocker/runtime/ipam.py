@@ -79,12 +79,17 @@ def ensure_builtin() -> None:
 
 
 def get(name: str) -> dict:
-    """The network called `name` (or whose id starts with `name`); NotFound otherwise."""
-    ensure_builtin()
+    """The network called `name` (or whose id starts with `name`); NotFound otherwise.
+
+    Looking up an unknown name writes nothing (the built-in records are made
+    only when one of them is asked for, or listed).
+    """
+    if name in BUILTIN:
+        ensure_builtin()
     with contextlib.suppress(FileNotFoundError):
         return state.read_json(_net_path(name))
     if len(name) >= 3:
-        matches = [n for n in all_networks() if n["Id"].startswith(name)]
+        matches = [n for n in _saved_networks() if n["Id"].startswith(name)]
         if len(matches) == 1:
             return matches[0]
     raise NotFound(f"network {name} not found",
@@ -93,7 +98,13 @@ def get(name: str) -> dict:
 
 def all_networks() -> list[dict]:
     ensure_builtin()
+    return _saved_networks()
+
+
+def _saved_networks() -> list[dict]:
     d = net_dir("networks")
+    if not os.path.isdir(d):
+        return []
     out = []
     for fn in sorted(os.listdir(d)):
         if fn.endswith(".json"):

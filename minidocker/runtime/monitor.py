@@ -29,6 +29,7 @@ from ..errors import ExecError, MinidockerError
 from ..kernel import libc
 from ..trace import step
 from . import init as init_mod
+from .faults import crash_point
 from .records import Container, locked, now_iso
 
 #: docker's default namespaces for a container (user is opt-in, like docker)
@@ -101,6 +102,7 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
                 mgr.set(Resources(**cfg.resources))
             from . import security
             security.restrict_devices(cfg, mgr)    # the device cgroup: no mknod+open of host disks
+            crash_point("after-cgroup")
 
         # the container's stdio: a pty (-t) or pipes we read, or our own stdin (-i)
         master = None
@@ -155,6 +157,7 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
             detail = json.loads(line[6:]) if line.startswith("error ") else {"error": "the stage process died"}
             raise MinidockerError(f"cannot create the container's namespaces: {detail['error']}")
         pid = int(line)
+        crash_point("after-namespaces")
         cleanup.append(lambda: _kill_quietly(pid))
 
         # the network goes in from the host side, into PID 1's network namespace
@@ -162,6 +165,7 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
         if cfg.network not in ("none", "host") and not cfg.network.startswith("container:"):
             from . import network
             settings = network.connect(c, pid)
+            crash_point("after-network")
             cleanup.append(lambda: network.disconnect(c))
         with locked(c) as rec:
             rec.state.update(Status="running", Running=True, Paused=False, Restarting=False,
@@ -191,6 +195,7 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
             if code in (126, 127):
                 raise ExecError(detail["error"], code)
             raise MinidockerError(f"cannot start container {c.short_id}: {detail['error']}")
+        crash_point("after-exec")
         return _Started(pid, out_fds, master)
     except BaseException:
         for undo in reversed(cleanup):

@@ -29,6 +29,9 @@ def prune(all_stopped: bool = True) -> dict[str, list[str]]:
         elif not os.path.exists(os.path.join(d, entry, "config.json")):
             shutil.rmtree(os.path.join(d, entry), ignore_errors=True)
             report["leftovers"].append(f"directory {entry}")
+    for cid in records.broken_records():      # unreadable state: nothing can use it any more
+        shutil.rmtree(os.path.join(d, cid), ignore_errors=True)
+        report["leftovers"].append(f"corrupt container record {cid}")
     live = set()
     for c in records.list_all():
         lifecycle.refresh(c)

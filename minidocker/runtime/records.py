@@ -140,6 +140,20 @@ def list_all(include_broken: bool = False) -> list[Container]:
     return out
 
 
+def broken_records() -> list[str]:
+    """Ids of record directories that cannot be read (corrupt or unknown-version files)."""
+    d = containers_dir()
+    out = []
+    for cid in os.listdir(d) if os.path.isdir(d) else []:
+        if cid.startswith("."):
+            continue
+        try:
+            _load(cid)
+        except (FileNotFoundError, CorruptState):
+            out.append(cid)
+    return out
+
+
 def lookup(name_or_id: str) -> Container:
     """Find a container by exact name, exact id, or unique id prefix (like docker)."""
     key = name_or_id.lstrip("/")
@@ -155,6 +169,9 @@ def lookup(name_or_id: str) -> Container:
     if len(matches) > 1:
         raise Conflict(f"multiple containers match the id prefix {key!r}",
                        hint="give more characters of the id")
+    for cid in broken_records():
+        if cid.startswith(key):
+            _load(cid)     # raises CorruptState naming the unreadable file
     raise NotFound(f"No such container: {key}", hint="'minidocker ps -a' lists containers")
 
 
@@ -164,6 +181,14 @@ def _random_name(taken: set[str]) -> str:
         if n not in taken:
             return n
     return f"ctr_{os.urandom(4).hex()}"
+
+
+def check_name_free(name: str) -> None:
+    """Conflict if a container already has this name (new_record re-checks under the lock)."""
+    other = next((c for c in list_all() if c.name == name), None)
+    if other is not None:
+        raise Conflict(f'the container name "/{name}" is already in use by container "{other.id}"',
+                       hint="remove (or rename) that container to reuse the name, or pick another --name")
 
 
 def new_record(config: ContainerConfig, name: str | None) -> Container:
@@ -178,10 +203,8 @@ def new_record(config: ContainerConfig, name: str | None) -> Container:
     os.makedirs(d, exist_ok=True)
     with state.lock("containers"):
         taken = {c.name for c in list_all()}
-        if name and name in taken:
-            other = next(c for c in list_all() if c.name == name)
-            raise Conflict(f'the container name "/{name}" is already in use by container "{other.id}"',
-                           hint="remove (or rename) that container to reuse the name, or pick another --name")
+        if name:
+            check_name_free(name)
         cid = os.urandom(params.ID_BYTES).hex()
         c = Container(id=cid, name=name or _random_name(taken), created=now_iso(), config=config)
         tmp = os.path.join(d, f".new-{cid}")

@@ -2,16 +2,16 @@
 
 Map of this file (who calls what, in start order):
   validate(cfg)                 host, at create: bad --cap-add/--cap-drop/--security-opt -> UsageError
-  restrict_devices(cfg, mgr)    monitor, after the cgroup exists: v1 device cgroup allow-list
+  restrict_devices(cfg, mgr)    monitor, after the cgroup exists: device allow-list (v1 file, v2 eBPF)
   after_pivot(cfg)              PID 1, right after pivot_root: mask and freeze parts of /proc and /sys
   confine(cfg, uid, gid, groups) PID 1 (and `exec`), right before execve:
       1. close_inherited_fds()     no host fd crosses into the container
       2. bounding set              drop every capability docker does not keep
       3. ambient set cleared
-      4. setgroups/setgid/setuid   the --user / USER switch
-      5. capset                    root: keep = effective = permitted; others: all empty
-      6. no_new_privs              setuid binaries cannot gain anything any more
-      7. seccomp                   docker-like syscall deny list (--security-opt seccomp=unconfined)
+      4. no_new_privs              setuid binaries cannot gain anything any more
+      5. seccomp                   docker-like syscall deny list (--security-opt seccomp=unconfined)
+      6. setgroups/setgid/setuid   the --user / USER switch
+      7. capset                    root: keep = effective = permitted; others: all empty
 
 Shell equivalent of confine():
   setpriv --bounding-set -all,+chown,+dac_override,... --inh-caps -all --ambient-caps -all \\
@@ -30,9 +30,9 @@ from __future__ import annotations
 import errno
 import os
 
-from ..errors import UsageError
+from ..errors import KernelError, UsageError
 from ..kernel import capabilities as caps
-from ..kernel import libc, mounts, seccomp
+from ..kernel import devicefilter, libc, mounts, seccomp
 from ..kernel.libc import MS_RDONLY
 from ..trace import step
 
@@ -77,9 +77,12 @@ def _devices_managed() -> bool:
         return False
 
 
-#: True when the device cgroup guards block devices; when False (cgroup v2, whose
-#: device controller is eBPF-only, or a v1 manager without the devices hierarchy)
-#: confine() drops CAP_MKNOD instead, so no device node can be made at all.
+#: True when the device cgroup guards block devices; when False confine() drops
+#: CAP_MKNOD instead, so no device node can be made at all. At import (what
+#: `exec` sees): True only for a v1 manager with the devices hierarchy. On v2,
+#: restrict_devices() sets it for PID 1 once the eBPF device program is
+#: attached; processes started by `exec` on v2 drop CAP_MKNOD (we did not
+#: check the program from there: the cautious answer).
 DEVICE_CGROUP = _devices_managed()
 
 
@@ -131,6 +134,13 @@ def device_cgroup_dir(mgr) -> str | None:
     return d if d and os.path.isdir(d) else None
 
 
+def _v2_dir(mgr) -> str | None:
+    if mgr is None or getattr(mgr, "version", 0) != 2:
+        return None
+    dirs = mgr.dirs()
+    return dirs[0] if dirs and os.path.isdir(dirs[0]) else None
+
+
 def restrict_devices(cfg, mgr) -> None:
     """Runs in the monitor after the cgroup exists: docker's device allow-list (v1).
 
@@ -139,11 +149,21 @@ def restrict_devices(cfg, mgr) -> None:
       echo 'c 1:3 rwm' > /sys/fs/cgroup/devices/minidocker/ID/devices.allow   (one per rule)
     "deny a" first empties the list; the kernel then checks every open(2) and
     mknod(2) of a device node against the allowed rules (EPERM otherwise).
-    On cgroup v2 the same check is an eBPF program (BPF_CGROUP_DEVICE) that
-    we do not load: see DEVICE_CGROUP and docs/security.md.
+    On cgroup v2 the same check is an eBPF program (BPF_CGROUP_DEVICE, see
+    kernel/devicefilter.py) attached to the container's cgroup; if the kernel
+    refuses it, the container drops CAP_MKNOD instead (see DEVICE_CGROUP).
     """
     global DEVICE_CGROUP
     if cfg.privileged:
+        return
+    v2 = _v2_dir(mgr)
+    if v2 is not None:
+        try:
+            devicefilter.restrict(v2, DEVICE_RULES)
+            DEVICE_CGROUP = True    # PID 1 (forked after us) may keep CAP_MKNOD, as in docker
+        except KernelError as e:
+            step("bpf", f"no device program ({e}); CAP_MKNOD will be dropped instead", "")
+            DEVICE_CGROUP = False
         return
     d = device_cgroup_dir(mgr)
     if d is None:
@@ -232,15 +252,21 @@ def confine(cfg, uid: int, gid: int, groups: list[int]) -> None:
         keep = current
     else:
         keep = kept_caps(cfg) & current
-        if not DEVICE_CGROUP and "MKNOD" not in {c.upper().replace("CAP_", "") for c in cfg.cap_add}:
+        if not DEVICE_CGROUP and not {"MKNOD", "ALL"} & {c.upper().replace("CAP_", "") for c in cfg.cap_add}:
             keep = keep - {caps.number("MKNOD")}   # no device cgroup: make no device nodes at all
-        for n in range(caps.last_cap() + 1):
-            if n not in keep and caps.in_bounding(n):
-                caps.bounding_drop(n)
+        caps.bounding_keep_only(keep)
     caps.ambient_clear()
+    if not cfg.privileged and opts["no_new_privileges"]:
+        step("prctl", "prctl(PR_SET_NO_NEW_PRIVS, 1)", "setpriv --no-new-privs")
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    if not cfg.privileged and opts["seccomp"] == "default":
+        # now, while CAP_SYS_ADMIN is still ours (the kernel wants it or no_new_privs);
+        # the filter lets through everything still to come: setuid, capset, chdir, execve
+        seccomp.install_default(keep)
 
     step("setuid", f"setgroups({groups}); setgid({gid}); setuid({uid})",
-         f"setpriv --reuid {uid} --regid {gid} --groups {','.join(map(str, groups)) or '-'}")
+         f"setpriv --reuid {uid} --regid {gid} "
+         + (f"--groups {','.join(map(str, groups))}" if groups else "--clear-groups"))
     os.setgroups(groups)
     os.setgid(gid)
     os.setuid(uid)   # to a non-zero uid: the kernel empties permitted and effective itself
@@ -249,12 +275,6 @@ def confine(cfg, uid: int, gid: int, groups: list[int]) -> None:
         caps.capset(effective=keep, permitted=keep, inheritable=())
     else:
         caps.capset(effective=(), permitted=(), inheritable=())   # like docker: a user has none
-
-    if not cfg.privileged and opts["no_new_privileges"]:
-        step("prctl", "prctl(PR_SET_NO_NEW_PRIVS, 1)", "setpriv --no-new-privs")
-        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
-    if not cfg.privileged and opts["seccomp"] == "default":
-        seccomp.install_default(keep)
 
 
 __all__ = ["MASKED_PATHS", "READONLY_PATHS", "DEVICE_RULES", "DEVICE_CGROUP", "validate", "security_opts",

@@ -198,9 +198,10 @@ def test_cp_both_ways(tmp_path):
         md("exec", "rt-cp", "sh", "-c", "echo back > /tmp/back.txt; ln -s /etc/shadow /tmp/evil", check=True)
         assert md("cp", "rt-cp:/tmp/back.txt", str(tmp_path / "got.txt")).returncode == 0
         assert (tmp_path / "got.txt").read_text() == "back\n"
-        # a symlink is copied as a link, never followed to the host's /etc/shadow
-        md("cp", "rt-cp:/tmp/evil", str(tmp_path / "evil"))
-        assert not (tmp_path / "evil").exists() or os.path.islink(tmp_path / "evil")
+        # a symlink pointing at /etc/shadow is refused, never followed into the host's file
+        p = md("cp", "rt-cp:/tmp/evil", str(tmp_path / "evil"))
+        assert p.returncode == 125 and "refusing to copy" in p.stderr, p.stderr
+        assert not os.path.lexists(tmp_path / "evil")
     finally:
         md("rm", "-f", "rt-cp")
 

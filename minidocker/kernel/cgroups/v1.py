@@ -26,7 +26,7 @@ from .base import Manager, Stats, make_dir, read, read_int, read_kv, remove_dir,
 from .resources import UNLIMITED, Resources
 
 #: the controllers a container joins (devices/blkio/net_* are not managed here)
-CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "freezer")
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices")
 
 
 class ManagerV1(Manager):
