@@ -9,8 +9,9 @@ that provision.sh can treat as a fresh Debian box. Map:
                       /proc, /sys, /dev; the project overlaid at /vagrant; the host's apt
                       cache and local pip indexes; a registry-only proxy (proxy.py)
   LabVM.run(cmd)    run a shell command inside (nsenter), return CompletedProcess
-  LabVM.stop()      kill the namespace's PID 1: every process inside dies, every mount
-                      inside goes with the mount namespace; remove the scratch directory
+  LabVM.stop()      keep new .debs for next time; kill the namespace's PID 1: every process
+                      inside dies, every mount (the tmpfs holding all writes too) goes with
+                      the mount namespace
 
 Why it is shaped so:
 - systemd is not PID 1 inside (`sleep` is), as in a container: provision.sh must
@@ -20,8 +21,10 @@ Why it is shaped so:
 - The sealed network namespace keeps provisioning's `sysctl net.ipv4.ip_forward=1`
   and JupyterLab's port 8888 away from the host; /proc/sys is read-only there
   except /proc/sys/net, so no package script can change a host-wide setting.
-- Each run starts from the cached root under a new overlay: a few seconds, not a
-  new debootstrap. The cache is made once (about 30 s with a warm apt cache).
+- Each run starts from the cached root under a new overlay: a second, not a new
+  debootstrap. The cache is made once (about a minute with a warm apt cache);
+  .debs and wheels downloaded by earlier runs are kept beside it (DEB_CACHE,
+  PIP_CACHE), so later runs mostly install from disk.
 """
 from __future__ import annotations
 
@@ -37,6 +40,9 @@ from pathlib import Path
 
 CACHE = Path(os.environ.get("MINIDOCKER_TEST_VM_CACHE", "/var/cache/minidocker-test/bookworm-root"))
 READY = ".minidocker-test-ready"          # marker: the cached root is complete
+DEB_CACHE = CACHE.with_name("debs")      # .debs the root downloaded that the host's cache lacks
+PIP_CACHE = CACHE.with_name("pip")       # pip's wheel cache for the root
+SCRATCH_SIZE = "6g"                      # tmpfs limit for one run (a run uses about 1.2 GB)
 HOST_APT_ARCHIVES = Path("/var/cache/apt/archives")
 PIP_LOCAL_DIRS = ["/opt/wheels", "/opt/pypi", "/opt/pypi-more"]  # this machine's local indexes
 #: this machine's pip settings and the CAs its registries' TLS chains need: copied in
@@ -105,10 +111,20 @@ def _free_port() -> int:
 
 
 def _setup_script(scratch: Path) -> str:
-    """The shell run as PID 1 of the new namespaces: mount everything, then become `sleep`."""
+    """The shell run as PID 1 of the new namespaces: mount everything, then become `sleep`.
+
+    Everything writable lives in a tmpfs mounted over `scratch` inside the new
+    mount namespace: nothing to delete afterwards (deleting a provisioned
+    root's ~1 GB from disk took longer than provisioning it), nothing visible
+    from the host.
+    """
     m = scratch / "merged"
+    dirs = " ".join(f"{scratch}/{d}" for d in ("upper", "work", "merged", "apt-upper", "apt-work",
+                                               "src-upper", "src-work", "state", "tmp"))
     lines = [
         "set -eu",
+        f"mount -t tmpfs -o size={SCRATCH_SIZE},mode=0700 md-vm9 {scratch}",
+        f"mkdir {dirs}", f"chmod 1777 {scratch}/tmp",
         f"mount -t overlay overlay -o lowerdir={CACHE},upperdir={scratch}/upper,"
         f"workdir={scratch}/work {m}",
         f"mount -t proc proc {m}/proc",
@@ -116,12 +132,23 @@ def _setup_script(scratch: Path) -> str:
         f"mount --bind {m}/proc/sys {m}/proc/sys",
         f"mount --bind {m}/proc/sys/net {m}/proc/sys/net",
         f"mount -o remount,bind,ro {m}/proc/sys",
-        f"mount --rbind /sys {m}/sys",
+        # a sysfs of our own: /sys/class/net then shows this network namespace's
+        # devices (bridges, veths made inside), with the host's cgroup trees on it
+        f"mount -t sysfs sysfs {m}/sys",
+        f"mount --rbind /sys/fs/cgroup {m}/sys/fs/cgroup",
         f"mount --rbind /dev {m}/dev",
         f"mount -t tmpfs -o mode=0755 tmpfs {m}/run",
-        # the host's .debs below, new downloads into our own layer
-        f"mount -t overlay overlay -o lowerdir={HOST_APT_ARCHIVES},upperdir={scratch}/apt-upper,"
-        f"workdir={scratch}/apt-work {m}/var/cache/apt/archives",
+        # a VM's /var/lib/minidocker and /tmp are on its disk, not on overlayfs
+        # (overlay refuses an overlayfs upper dir): plain directories here
+        f"mkdir -p {m}/var/lib/minidocker",
+        f"mount --bind {scratch}/state {m}/var/lib/minidocker",
+        f"mount --bind {scratch}/tmp {m}/tmp",
+        # .debs: this test's earlier downloads and the host's below, new ones on top
+        f"mount -t overlay overlay -o lowerdir={DEB_CACHE}:{HOST_APT_ARCHIVES},"
+        f"upperdir={scratch}/apt-upper,workdir={scratch}/apt-work {m}/var/cache/apt/archives",
+        # pip's wheel cache survives between runs (pip locks what it writes)
+        f"mkdir -p {m}/root/.cache/pip",
+        f"mount --bind {PIP_CACHE} {m}/root/.cache/pip",
         # the project, writable for pip's egg-info without touching the checkout
         f"mkdir -p {m}{PROJECT_IN_VM}",
         f"mount -t overlay overlay -o lowerdir={REPO},upperdir={scratch}/src-upper,"
@@ -136,8 +163,17 @@ def _setup_script(scratch: Path) -> str:
             lines += [f"mkdir -p {m}{Path(f).parent}", f"cp -a {f} {m}{Path(f).parent}/"]
     # dpkg without fsync, as container images do: the root is thrown away anyway
     lines += [f"echo force-unsafe-io > {m}/etc/dpkg/dpkg.cfg.d/minidocker-test-unsafe-io"]
-    lines += ["hostname minidocker-lab", f"cd {m}",
-              "exec chroot . /usr/bin/env -i /bin/sleep infinity"]
+    # this run's new .debs and the kept ones, reachable from inside for keep_new_debs()
+    lines += [f"mkdir -p {m}/run/md9/new {m}/run/md9/debs",
+              f"mount --bind {scratch}/apt-upper {m}/run/md9/new",
+              f"mount --bind {DEB_CACHE} {m}/run/md9/debs"]
+    # pivot_root, not chroot: with chroot the mount namespace's root would stay
+    # the host's /, and anything that setns()es into a mount namespace made
+    # inside (`minidocker exec` does) would land in the host's tree, /proc and all
+    lines += ["hostname minidocker-lab", f"mkdir {m}/run/oldroot", f"cd {m}",
+              "pivot_root . run/oldroot",
+              "exec /usr/bin/env -i /bin/sh -c "
+              "'umount -l /run/oldroot && rmdir /run/oldroot && exec /bin/sleep infinity'"]
     return "\n".join(lines) + "\n"
 
 
@@ -156,8 +192,8 @@ class LabVM:
     def start(self) -> "LabVM":
         ensure_root()
         self.scratch = Path(tempfile.mkdtemp(prefix="md-vm9-", dir="/var/tmp"))
-        for d in ("upper", "work", "merged", "apt-upper", "apt-work", "src-upper", "src-work"):
-            (self.scratch / d).mkdir()
+        DEB_CACHE.mkdir(exist_ok=True)
+        PIP_CACHE.mkdir(exist_ok=True)
         try:
             self.unshare = subprocess.Popen(
                 ["unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "--net",
@@ -167,7 +203,7 @@ class LabVM:
             netns = f"/proc/{self.init_pid}/ns/net"
             subprocess.run(["nsenter", f"--net={netns}", "ip", "link", "set", "lo", "up"], check=True)
             self.proxy_port = _free_port()
-            self.proxy_log = self.scratch / "proxy.log"
+            self.proxy_log = self.scratch.with_name(self.scratch.name + ".proxy.log")
             with open(self.proxy_log, "w") as log:
                 self.proxy = subprocess.Popen([sys.executable, str(PROXY), netns, str(self.proxy_port)],
                                               stdout=subprocess.PIPE, stderr=log, text=True)
@@ -202,6 +238,7 @@ class LabVM:
             self.proxy.wait()
             self.proxy = None
         if self.init_pid:
+            self._keep_new_debs()
             try:
                 os.kill(self.init_pid, 9)  # PID 1 of the namespace: the kernel kills all inside
             except ProcessLookupError:
@@ -209,15 +246,21 @@ class LabVM:
             self.init_pid = 0
         if self.unshare is not None:
             try:
-                self.unshare.wait(timeout=30)
+                self.unshare.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.unshare.kill()
                 self.unshare.wait()
             self.unshare = None
         if self.scratch is not None:
-            # the mounts died with the mount namespace; only plain files remain
+            # the tmpfs and every mount went with the mount namespace: an empty directory is left
             shutil.rmtree(self.scratch, ignore_errors=True)
+            if self.proxy_log is not None:
+                self.proxy_log.unlink(missing_ok=True)
             self.scratch = None
+
+    def _keep_new_debs(self) -> None:
+        """Copy the .debs this run downloaded into DEB_CACHE, for the next run."""
+        self.run("cp -n /run/md9/new/*.deb /run/md9/debs/ 2>/dev/null || true", timeout=120)
 
     def __enter__(self) -> "LabVM":
         return self.start()

@@ -1,0 +1,1 @@
+"""Helpers for the lab-VM provisioning test: see sandbox.py."""
