@@ -63,8 +63,14 @@ test: venv base-image
 test-fast: venv
 	$(PYTEST) -q -x -p no:cacheprovider -m "not slow" tests/unit tests/integration
 
-bench: venv
-	$(PY) -m bench.run
+# Peers only the benchmarks need (podman is large, so it is not in DEB_PKGS).
+BENCH_DEB_PKGS := podman crun runc skopeo
+bench: venv base-image
+	@if command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(BENCH_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	elif command -v dnf >/dev/null; then dnf install -y -q podman crun runc skopeo; fi
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean-state:
 	-$(VENV)/bin/minidocker system prune -f
