@@ -46,10 +46,16 @@ mkdir -p /newroot/.v2guest/results
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 \
     results /newroot/.v2guest/results || die "cannot mount the results share (9p)"
 cp /bin/busybox /stage2.sh /newroot/.v2guest/ || die "copy stage 2"
-echo "$(cut -d' ' -f1 /proc/uptime)" > /newroot/.v2guest/results/t_stage1_done
+# The host's / stays reachable under the overlay: stage 2 needs it when the
+# checkout lives under a directory it covers with a fresh tmpfs (/tmp ...).
+mkdir -p /newroot/.v2guest/host
+mount --bind /mnt/lower /newroot/.v2guest/host || die "bind the host root"
+cut -d' ' -f1 /proc/uptime > /newroot/.v2guest/results/t_stage1_done
 
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount --move /dev /newroot/dev
+# switch_root must run as PID 1: exec. If it fails, PID 1 exits, the kernel
+# panics and panic=-1 + qemu's -no-reboot end the guest at once.
+# shellcheck disable=SC2093
 exec switch_root /newroot /.v2guest/busybox sh /.v2guest/stage2.sh
-die "switch_root failed"

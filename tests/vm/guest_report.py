@@ -59,6 +59,8 @@ def pytest_runtest_logreport(report) -> None:
         rec["longrepr"] = str(report.longrepr)[-6000:]
         for name, text in report.sections:
             rec.setdefault("sections", []).append([name, text[-3000:]])
+    if report.when == "call" and report.passed and report.capstdout:
+        rec["stdout"] = report.capstdout[-1000:]      # e.g. the measured CPU shares
     if report.when == "teardown":
         _dump()
 

@@ -7,7 +7,8 @@
 #      cgroup2 at /sys/fs/cgroup, cpu/memory/pids/cpuset/io delegated to
 #      children, our shell moved out of the root into v2guest.scope
 #   3. fresh tmpfs for /tmp, /run, /var/lib/minidocker (overlayfs refuses an
-#      overlay as upperdir, and the tests' overlays need a real upper fs)
+#      overlay as upperdir, and the tests' overlays need a real upper fs);
+#      a checkout that lived under one of them comes back as an overlay
 #   4. run pytest on the selection; write rc, log, results.json, facts.json
 #   5. power off through sysrq
 BB=/.v2guest/busybox
@@ -23,6 +24,7 @@ poweroff_now() {
 }
 
 # 1. the job: REPO, PY, SELECTION, GUEST_TIMEOUT, ACCEL (written by v2guest.py)
+# shellcheck source=/dev/null
 if ! . "$RES/job.sh"; then
     echo "v2guest: no job.sh in the results share" > "$RES/error"
     poweroff_now
@@ -43,6 +45,14 @@ for d in /tmp /run /var/tmp /var/lib/minidocker; do
     $BB mkdir -p $d && $BB mount -t tmpfs -o mode=1777 tmpfs $d
 done
 $BB chmod 755 /run /var/lib/minidocker
+# A checkout under one of those (a CI clone in /tmp, say) was just hidden:
+# bring it back as a writable overlay of the host's copy.
+case "$REPO" in
+    /tmp/*|/run/*|/var/tmp/*|/var/lib/minidocker/*)
+        $BB mkdir -p "$REPO" /run/v2guest-repo/upper /run/v2guest-repo/work
+        $BB mount -t overlay -o "lowerdir=/.v2guest/host$REPO,upperdir=/run/v2guest-repo/upper,workdir=/run/v2guest-repo/work" \
+            overlay "$REPO" ;;
+esac
 $BB mkdir -p /dev/pts /dev/shm /dev/mqueue
 $BB mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 $BB mount -t tmpfs -o mode=1777 tmpfs /dev/shm
@@ -55,6 +65,7 @@ $BB ip link set lo up
 T0=$($BB cut -d' ' -f1 /proc/uptime)
 {
     printf '{"kernel": "%s",' "$($BB uname -r)"
+    # shellcheck disable=SC2016  # awk's $2 and $3, not the shell's
     printf ' "fstype": "%s",' "$($BB awk '$2 == "/sys/fs/cgroup" {print $3}' /proc/mounts)"
     printf ' "controllers": "%s",' "$(cat /sys/fs/cgroup/cgroup.controllers)"
     printf ' "subtree_control": "%s",' "$(cat /sys/fs/cgroup/cgroup.subtree_control)"
@@ -69,11 +80,12 @@ cd "$REPO" || { echo "v2guest: no repo $REPO" > "$RES/error"; poweroff_now; }
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$REPO/tests/vm${PYTHONPATH:+:$PYTHONPATH}"
 export MINIDOCKER_V2GUEST=1 V2GUEST_RESULTS="$RES"
-export PATH="$(dirname "$PY"):$PATH"
+PYBIN=$(dirname "$PY")           # the venv's bin: the `minidocker` entry point
+export PATH="$PYBIN:$PATH"
 # busybox timeout: a hung test still lets us report (rc 124/143) and power off.
 # shellcheck disable=SC2086  # SELECTION is a list of words on purpose
 $BB timeout "$GUEST_TIMEOUT" "$PY" -m pytest -p guest_report -p no:cacheprovider \
-    -rfEs -v $SELECTION > "$RES/log" 2>&1 < /dev/null
+    -rfEs -v --durations=12 $SELECTION > "$RES/log" 2>&1 < /dev/null
 echo $? > "$RES/rc.tmp"
 $BB cut -d' ' -f1 /proc/uptime > "$RES/t_pytest_end"
 $BB mv "$RES/rc.tmp" "$RES/rc"
