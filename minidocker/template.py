@@ -74,10 +74,7 @@ class _Raw(str):
 def render(tmpl: str, data: Any) -> str:
     """Render a Go-style template against `data` (a dict as `inspect` prints)."""
     out: list[str] = []
-    pos = 0
-    stack: list[tuple[list, int, list[str], Any]] = []
     tokens = list(_TOKEN.finditer(tmpl))
-    i = 0
 
     def emit(s: str) -> None:
         out.append(s)

@@ -14,3 +14,29 @@ def failed(err, count: int) -> int:
     multi-object verbs do, since some of them may have worked.
     """
     return err.exit_code if count == 1 else 1
+
+
+def print_inspect(names: list[str], inspect_one, fmt: str | None) -> int:
+    """The shared shape of every `inspect`: a JSON list, or one template line per object.
+
+    Errors are reported per name ("Error: No such object: x") and the rest
+    still printed, as docker does; the exit code follows `failed()`.
+    """
+    import json
+    import sys
+
+    from ..errors import MinidockerError
+    docs, rc = [], 0
+    for name in names:
+        try:
+            docs.append(inspect_one(name))
+        except MinidockerError as e:
+            sys.stderr.write(f"Error: {e.message}\n")
+            rc = failed(e, len(names))
+    if fmt:
+        from ..template import render
+        for d in docs:
+            print(render(fmt, d))
+    else:
+        print(json.dumps(docs, indent=4))
+    return rc

@@ -1,7 +1,7 @@
 """Container verbs: run create start stop restart kill rm ps logs inspect exec wait cp top rename, container prune."""
 from __future__ import annotations
 
-from . import failed
+from . import failed, print_inspect
 
 import argparse
 import json
@@ -444,21 +444,7 @@ def _port_bindings(ports) -> dict:
 
 
 def cmd_inspect(args) -> int:
-    from ..template import render
-    docs = []
-    rc = 0
-    for name in args.objects:
-        try:
-            docs.append(_inspect_one(name, args.type))
-        except MinidockerError as e:
-            sys.stderr.write(f"Error: {e.message}\n")
-            rc = failed(e, len(args.objects))
-    if args.format:
-        for d in docs:
-            print(render(args.format, d))
-    else:
-        print(json.dumps(docs, indent=4))
-    return rc
+    return print_inspect(args.objects, lambda name: _inspect_one(name, args.type), args.format)
 
 
 def _inspect_one(name: str, kind: str | None) -> dict:

@@ -6,10 +6,9 @@ Output copies docker's: the same columns, sizes in kB/MB (powers of 1000),
 """
 from __future__ import annotations
 
-from . import failed
+from . import failed, print_inspect
 
 import datetime as _dt
-import json
 import os
 import sys
 
@@ -243,22 +242,8 @@ def cmd_prune(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from ..errors import MinidockerError
     from ..image.store import Store
-    store, docs, rc = Store(), [], 0
-    for name in args.images:
-        try:
-            docs.append(store.inspect(name))
-        except MinidockerError as e:
-            sys.stderr.write(f"Error: {e.message}\n")
-            rc = failed(e, len(args.images))
-    if args.format:
-        from ..template import render
-        for d in docs:
-            print(render(args.format, d))
-    else:
-        print(json.dumps(docs, indent=4))
-    return rc
+    return print_inspect(args.images, Store().inspect, args.format)
 
 
 def cmd_history(args) -> int:

@@ -7,9 +7,8 @@ minidocker/runtime/network.py (containers on networks).
 """
 from __future__ import annotations
 
-from . import failed
+from . import failed, print_inspect
 
-import json
 import sys
 
 from ..errors import MinidockerError, NotFound, StateError, UsageError, need_root
@@ -108,20 +107,7 @@ def cmd_ls(args) -> int:
 
 def cmd_inspect(args) -> int:
     from ..runtime import networks
-    docs, rc = [], 0
-    for name in args.networks:
-        try:
-            docs.append(networks.inspect(name))
-        except NotFound as e:
-            sys.stderr.write(f"Error: {e.message}\n")
-            rc = failed(e, len(args.networks))
-    if args.format:
-        from ..template import render
-        for d in docs:
-            print(render(args.format, d))
-    else:
-        print(json.dumps(docs, indent=4))
-    return rc
+    return print_inspect(args.networks, networks.inspect, args.format)
 
 
 def cmd_rm(args) -> int:

@@ -22,7 +22,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from ..errors import BuildError, UsageError
+from ..errors import BuildError
 
 __all__ = ["Instruction", "Stage", "Dockerfile", "parse", "split_words", "expand",
            "key_values", "effective_command", "INSTRUCTIONS"]

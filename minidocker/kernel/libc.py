@@ -10,7 +10,6 @@ import ctypes
 import os
 
 from ..errors import KernelError
-from ..trace import step
 
 # "libc.so.6" directly: ctypes.util.find_library() runs ldconfig/gcc in a subprocess,
 # which costs tens of milliseconds on every `minidocker run`.

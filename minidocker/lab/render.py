@@ -10,11 +10,18 @@ Map of this file:
   sh(cmd)               run a shell command like a terminal would, print its output
   cleanup(prefix)       remove the lesson's containers/networks/images from a failed run
   explain(trace)        the kernel steps of a `with minidocker.trace()` block, one a line
+  md_table(rows)        rows as Markdown in a notebook, aligned text for nbval
   NsTable / ns_table()  host vs container namespace inodes, the differing rows marked
   ns_picture(table)     the same as a matplotlib figure
+  architecture_picture  lesson 1: docker's stack next to minidocker's files
+  online()              may a lesson use the internet? (reads env and /proc/net/route only)
+  in_thread(fn)         call netlink code from a notebook (Jupyter's event loop blocks pyroute2)
+  registry_context / registry_image / wait_http
+                        lessons 4 and 10: a registry:2 image from the host's docker-registry
 
 Nothing here touches the kernel itself: `sh` runs commands a student could
-type, and the rest only formats text.
+type (and registry_image runs `minidocker build`/`pull` that way); the rest
+only formats text.
 """
 from __future__ import annotations
 
@@ -26,8 +33,9 @@ import sys
 
 from .. import params
 
-__all__ = ["localize", "redact", "sanitize", "NBVAL_PATTERNS", "sh", "cleanup", "explain",
-           "NsTable", "ns_table", "ns_picture", "md_table"]
+__all__ = ["localize", "redact", "sanitize", "NBVAL_PATTERNS", "nbval_cfg", "sh", "cleanup", "explain",
+           "NsTable", "ns_table", "ns_picture", "md_table", "architecture_picture", "online", "in_thread",
+           "registry_context", "registry_image", "wait_http"]
 
 
 # --- text: from a test run's names to a student's, and placeholders --------------

@@ -16,7 +16,7 @@ from ..errors import MinidockerError, UsageError
 from .config import ContainerConfig, effective_command
 from .lifecycle import (alive, kill, refresh, remove, set_paused, start, stop, teardown,  # noqa: F401
                         wait)
-from .records import Container, list_all, locked, lookup, now_iso, update_state  # noqa: F401
+from .records import Container, list_all, locked, lookup  # noqa: F401
 
 
 def resolve_image(ref: str):

@@ -140,7 +140,6 @@ def from_oci(doc: dict, bundle: str) -> ContainerConfig:
 
 def write_bundle(image_ref: str, directory: str, cfg: ContainerConfig, namespaces: list[str]) -> str:
     """Flatten the image into DIR/rootfs and write DIR/config.json. Returns config.json's path."""
-    from .lifecycle import lower_dirs_for  # noqa: F401  (same resolution as run)
     from ..image.store import Store
     img = Store().resolve(image_ref)
     rootfs = os.path.join(directory, "rootfs")
