@@ -20,6 +20,7 @@ is not sent again, so a second push of the same image uploads nothing.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import sys
@@ -129,6 +130,26 @@ def pull(text: str, store=None, out: TextIO | None = None, platform: dict | None
             return PullResult(img.id, top.digest, up_to_date=True)
     layout = store.layout
     layout.init()
+    fresh_blobs = [d for d in [cfg_desc["digest"]] + [x["digest"] for x in layers] if not layout.has_blob(d)]
+    layers_before = set(os.listdir(store.layers_dir)) if os.path.isdir(store.layers_dir) else set()
+    try:
+        result = _pull_blobs(reg, repo, cfg_desc, layers, store, layout, out)
+    except BaseException:
+        # a refused or broken pull leaves nothing behind: the blobs and unpacked
+        # layers it added are removed again (ones that were here before stay)
+        _forget(store, layout, fresh_blobs, layers_before)
+        raise
+    result.digest = top.digest
+    layout.put_blob(m.raw, m.digest)
+    img = store.register(m.digest, names, media_type=m.media_type)
+    result.image_id = img.id
+    out.write(f"Digest: {top.digest}\nStatus: Downloaded newer image for {ref.familiar()}\n{ref}\n")
+    out.flush()
+    return result
+
+
+def _pull_blobs(reg, repo: str, cfg_desc: dict, layers: list[dict], store, layout, out) -> "PullResult":
+    """Fetch the config and the missing layers (in parallel), verify, and unpack them."""
     if not layout.has_blob(cfg_desc["digest"]):
         _fetch_into_store(reg, repo, cfg_desc["digest"], layout)
     config = layout.read_json(cfg_desc["digest"], "image config")
@@ -137,7 +158,7 @@ def pull(text: str, store=None, out: TextIO | None = None, platform: dict | None
         raise RegistryError(f"{reg.name}: {repo}: the manifest lists {len(layers)} layers but the config "
                             f"{len(diff_ids)} diff_ids: refusing this image")
     progress = Progress(out)
-    result = PullResult("", top.digest)
+    result = PullResult("", "")
     todo = []
     for desc, diff_id in zip(layers, diff_ids):
         short = desc["digest"][7:19]
@@ -163,12 +184,18 @@ def pull(text: str, store=None, out: TextIO | None = None, platform: dict | None
             progress.set(short, "Extracting")
             store.unpack(desc["digest"], diff_id, desc.get("mediaType"))
             progress.set(short, "Pull complete")
-    layout.put_blob(m.raw, m.digest)
-    img = store.register(m.digest, names, media_type=m.media_type)
-    result.image_id = img.id
-    out.write(f"Digest: {top.digest}\nStatus: Downloaded newer image for {ref.familiar()}\n{ref}\n")
-    out.flush()
     return result
+
+
+def _forget(store, layout, blobs: list[str], layers_before: set[str]) -> None:
+    """Remove the blobs this pull added, and the layer directories it unpacked."""
+    import shutil
+    for digest in blobs:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layout.blob_path(digest))
+    if os.path.isdir(store.layers_dir):
+        for name in set(os.listdir(store.layers_dir)) - layers_before:
+            shutil.rmtree(os.path.join(store.layers_dir, name), ignore_errors=True)
 
 
 def _check_manifest(m, host: str, repo: str):
