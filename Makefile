@@ -43,7 +43,7 @@ PYTHON_FOR_VENV := $(shell command -v python3.12 || command -v python3)
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[lab,test]'
+	$(PY) -m pip install -q -e '.[lab,test]' --config-settings editable_mode=compat
 	$(PY) -m compileall -q minidocker labs bench >/dev/null   # .pyc up front: `minidocker run` starts faster
 	@touch $@
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -78,6 +77,7 @@ class Trace:
     """A recording of steps; use through `with trace() as t:`."""
 
     def __init__(self) -> None:
+        import tempfile   # only when someone records (keeps `minidocker run` start-up light)
         fd, self.path = tempfile.mkstemp(prefix="minidocker-trace-", suffix=".jsonl")
         os.close(fd)
         self._fd = -1
