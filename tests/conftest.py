@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -19,6 +20,9 @@ import pytest
 from tests.helpers import MINIDOCKER, md  # noqa: F401
 
 _SESSION_ROOT = tempfile.mkdtemp(prefix="mdk-test-")
+# Some tests (the VM provisioning run in a debootstrap root) use minidocker's default cgroup
+# parent on this host's real hierarchies; remember whether it existed, to leave it as we found it.
+_DEFAULT_PARENT_EXISTED = bool(glob.glob("/sys/fs/cgroup/*/minidocker")) or os.path.isdir("/sys/fs/cgroup/minidocker")
 os.environ["MINIDOCKER_ROOT"] = _SESSION_ROOT
 os.environ.setdefault("MINIDOCKER_CGROUP_PARENT", f"minidocker-test-{os.getpid()}")
 # the default bridge network of this session: its own bridge, subnet and iptables chains,
@@ -39,6 +43,12 @@ def pytest_sessionfinish(session, exitstatus):
         except Exception as e:  # never hide it: a leak shows in the report
             print(f"\nconftest: network teardown failed: {e}")
     shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
+    if not _DEFAULT_PARENT_EXISTED:
+        for d in glob.glob("/sys/fs/cgroup/*/minidocker") + glob.glob("/sys/fs/cgroup/minidocker"):
+            try:
+                os.rmdir(d)          # only if empty: a real container's cgroup keeps it
+            except OSError:
+                pass
     parent = os.environ.get("MINIDOCKER_CGROUP_PARENT", "")
     if parent.startswith("minidocker-test-"):
         for d in _cgroup_dirs(parent):
