@@ -343,8 +343,60 @@ def bench_build(tmp: str, rounds: int) -> str:
             "\nTarget: a fully cached build under 1 s.\n")
 
 
+# --- CPU quota fidelity --------------------------------------------------------------
+
+def bench_quota(tmp: str, rounds: int) -> str:
+    """Measured CPU share of a busy loop under a quota of 10/20/50/100 % of one CPU.
+
+    Ground truth is the cgroup's own usage counter over wall time (3 s windows).
+    """
+    from minidocker.kernel import cgroups
+    from minidocker.lab import deadloop, sampler
+    m = cgroups.manager("quota")
+    m.create()
+    lines = ["### CPU quota fidelity (deadloop, 3 s windows, cgroup usage counter)", "",
+             f"cgroup v{cgroups.version()}", "",
+             "| quota (% of one CPU) | measured (%) | error (points) | within 2 points |", "|---:|---:|---:|---|"]
+    p = deadloop.start()
+    try:
+        sampler.outweigh_others(m)
+        m.apply(p.pid)
+        for pct in (10, 20, 50, 100):
+            sampler.set_quota(m, pct)
+            time.sleep(0.3)
+            got = sampler.measure_share(m, 3.0)
+            lines.append(f"| {pct} | {got:.2f} | {got - pct:+.2f} | {'yes' if abs(got - pct) <= 2 else '**no**'} |")
+    finally:
+        deadloop.stop(p)
+        m.destroy()
+    return "\n".join(lines) + "\n"
+
+
+# --- lessons ---------------------------------------------------------------------------
+
+def bench_notebooks(tmp: str, rounds: int) -> str:
+    """Wall time of every lesson under nbval (one run), and of the whole suite."""
+    import glob
+    import re
+    rows, total = [], 0.0
+    for nb in sorted(glob.glob(os.path.join(REPO, "notebooks", "[0-9]*.ipynb"))):
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", nb,
+                            "--nbval-sanitize-with", os.path.join(REPO, "notebooks", "nbval_sanitize.cfg")],
+                           capture_output=True, text=True, cwd=REPO, env={k: v for k, v in os.environ.items()
+                                                                          if k != "MINIDOCKER_ROOT"})
+        took = time.perf_counter() - t0
+        total += took
+        tail = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr[-200:]
+        rows.append(f"| {os.path.basename(nb)} | {took:.1f} | {re.sub(r' in [0-9.]+s.*', '', tail)} |")
+    return ("### Lessons under nbval (wall time, target: each < 180 s, all < 1200 s)\n\n"
+            "| lesson | seconds | result |\n|---|---:|---|\n" + "\n".join(rows) +
+            f"\n| **all** | **{total:.1f}** | |\n")
+
+
 BENCHES = {"start": bench_start, "exec": bench_exec, "overlay": bench_overlay, "memory": bench_memory,
-           "import": bench_import, "extract": bench_extract, "registry": bench_registry, "build": bench_build}
+           "import": bench_import, "extract": bench_extract, "registry": bench_registry, "build": bench_build,
+           "quota": bench_quota, "notebooks": bench_notebooks}
 
 
 def main(argv=None) -> int:
@@ -361,6 +413,8 @@ def main(argv=None) -> int:
                    capture_output=True)
     tmp = tempfile.mkdtemp(prefix="mdkbench-")
     os.environ.setdefault("MINIDOCKER_ROOT", os.path.join(tmp, "root"))
+    # a cgroup parent of our own, removed at the end by `system prune` (it drops the parent once empty)
+    os.environ.setdefault("MINIDOCKER_CGROUP_PARENT", f"minidocker-bench-{os.getpid()}")
     sh(MD + ["run", "--rm", "--network", "none", "busybox", "true"])   # builds the base image once
     parts = [f"# minidocker benchmarks\n\n{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
              f"{a.rounds} interleaved rounds per comparison.\n\nReproduce: `sudo make bench` "
