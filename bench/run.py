@@ -69,9 +69,11 @@ def bench_start(tmp: str, rounds: int) -> str:
                   lambda: sh(MD + ["run", "--rm", "--network", "none", "busybox", "true"])),
     ]
     if shutil.which("podman"):
-        cs.append(Contender("podman run --rm", lambda: sh(
-            "ulimit -n 1024; podman run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "
-            "mdkbench-busybox true"), setup=lambda: _podman_image(b)))
+        # podman's default runtime here is crun, which refuses this hybrid cgroup layout: use runc
+        cs.append(Contender("podman run --rm (runc)", lambda: sh(
+            "ulimit -n 1024; podman run --rm --runtime runc --network none --ulimit nofile=1024:1024 "
+            "--ulimit nproc=1024:1024 mdkbench-busybox true"), setup=lambda: _podman_image(b),
+            teardown=lambda: sh(["podman", "rmi", "-f", "mdkbench-busybox"])))
     else:
         cs.append(Contender("podman run --rm", lambda: None, setup=lambda: (_ for _ in ()).throw(
             RuntimeError("podman not installed (apt-get install podman)"))))

@@ -157,7 +157,11 @@ def write_bundle(image_ref: str, directory: str, cfg: ContainerConfig, namespace
 
 
 def _merge_layer(layer: str, dest: str) -> None:
-    """Copy one unpacked layer over dest, applying overlay whiteouts (0:0 char devices)."""
+    """Copy one unpacked layer over dest, applying overlay whiteouts (0:0 char devices).
+
+    Hard links stay hard links (busybox's 400 applets are one 2 MB file, not 500 MB of copies).
+    """
+    linked: dict[tuple[int, int], str] = {}
     for dirpath, dirnames, filenames in os.walk(layer):
         rel = os.path.relpath(dirpath, layer)
         target_dir = os.path.normpath(os.path.join(dest, rel))
@@ -184,7 +188,12 @@ def _merge_layer(layer: str, dest: str) -> None:
             if stat.S_ISLNK(st.st_mode):
                 os.symlink(os.readlink(src), dst)
             elif stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in linked:
+                    os.link(linked[key], dst)
+                    continue
                 shutil.copy2(src, dst, follow_symlinks=False)
+                linked[key] = dst
             else:
                 continue   # device nodes and fifos are not needed to run busybox-style images
             os.lchown(dst, st.st_uid, st.st_gid)
