@@ -38,9 +38,13 @@ system-deps:
 	  bash vagrant/install-el9-packages.sh; \
 	else echo "make: neither apt-get nor dnf found: install the packages listed in the Makefile by hand"; exit 1; fi
 
-PYTHON_FOR_VENV := $(shell command -v python3.12 || command -v python3)
+# The first Python >= 3.10 that really runs (a pyenv shim for a version not selected only
+# prints an error, so `command -v` is not enough): python3.12 on EL9, python3 on Debian 12.
+PYTHON_FOR_VENV := $(shell for p in python3.12 python3.11 python3.10 python3; do \
+	$$p -c 'import sys, venv; assert sys.version_info >= (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
 $(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON_FOR_VENV)" || { echo "make: no Python >= 3.10 with venv found (apt-get install python3-venv / dnf install python3.12)"; exit 1; }
 	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[lab,test]' --config-settings editable_mode=compat
