@@ -29,7 +29,6 @@ def register(sub) -> None:
 
 def cmd_create(args) -> int:
     need_root()
-    from dataclasses import replace
     from ..runtime import oci
     from ..runtime.config import ContainerConfig, effective_command
     from ..runtime.container import resolve_image
@@ -40,15 +39,9 @@ def cmd_create(args) -> int:
     cfg = ContainerConfig(image=args.image, argv=tuple(argv), env=tuple(icfg.get("Env") or ()),
                           workdir=icfg.get("WorkingDir") or "/", hostname="minidocker",
                           user=args.user, network=args.network)
-    kinds = namespaces_for(cfg_holder(cfg))
-    path = oci.write_bundle(args.image, args.directory, replace(cfg), kinds)
+    path = oci.write_bundle(args.image, args.directory, cfg, namespaces_for(cfg))
     print(path)
     return 0
-
-
-class cfg_holder:   # namespaces_for() reads c.config
-    def __init__(self, cfg):
-        self.config = cfg
 
 
 def cmd_run(args) -> int:

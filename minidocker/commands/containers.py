@@ -108,8 +108,6 @@ def register(sub) -> None:
     pp = csub.add_parser("prune", help="remove all stopped containers")
     pp.add_argument("-f", "--force", action="store_true")
     pp.set_defaults(func=cmd_container_prune)
-    for verb, fn in (("ls", cmd_ps), ("rm", cmd_rm), ("inspect", cmd_inspect)):
-        pass  # docker's long forms; the short verbs cover them
     p.set_defaults(func=None)
 
 

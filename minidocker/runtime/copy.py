@@ -93,8 +93,12 @@ def _enter_container_fs(c: Container) -> None:
     os.chdir("/")
 
 
-def _run_in_container(c: Container, fn) -> None:
-    """Fork, enter the container's filesystem, run fn(); raise its error here."""
+def _spawn_in_container(c: Container, fn) -> tuple[int, int]:
+    """Fork a helper that enters the container's filesystem and runs fn().
+
+    Returns (pid, fd): the fd carries the helper's error text, if any; pass both
+    to _reap() once the parent's side of the copy is done.
+    """
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -107,11 +111,21 @@ def _run_in_container(c: Container, fn) -> None:
             os.write(w, str(e).encode() or e.__class__.__name__.encode())
             os._exit(1)
     os.close(w)
-    with os.fdopen(r, "rb") as f:
+    return pid, r
+
+
+def _reap(pid: int, err_fd: int, local_error: str = "") -> None:
+    """Wait for the helper; raise the first error of either side."""
+    with os.fdopen(err_fd, "rb") as f:
         err = f.read().decode(errors="replace")
     _, st = os.waitpid(pid, 0)
-    if err or os.waitstatus_to_exitcode(st) != 0:
-        raise MinidockerError(err or "copy failed inside the container")
+    if err or local_error or os.waitstatus_to_exitcode(st) != 0:
+        raise MinidockerError(err or local_error or "copy failed inside the container")
+
+
+def _run_in_container(c: Container, fn) -> None:
+    """Fork, enter the container's filesystem, run fn(); raise its error here."""
+    _reap(*_spawn_in_container(c, fn))
 
 
 def _container_to_host(c: Container, cpath: str, hostdst: str) -> None:
@@ -125,42 +139,25 @@ def _container_to_host(c: Container, cpath: str, hostdst: str) -> None:
         with os.fdopen(wr, "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
             tar.add(cpath, arcname=base)
 
-    r2, w2 = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r2)
-        try:
-            _enter_container_fs(c)
-            producer()
-            os._exit(0)
-        except BaseException as e:
-            os.write(w2, str(e).encode())
-            os._exit(1)
+    pid, err_fd = _spawn_in_container(c, producer)
     os.close(wr)
-    os.close(w2)
     # where it goes: into an existing dir, or as the new name
     if os.path.isdir(hostdst):
         dest_dir, rename = hostdst, None
     else:
         dest_dir, rename = os.path.dirname(os.path.abspath(hostdst)), os.path.basename(hostdst)
+    local_error = ""
     try:
         with os.fdopen(rd, "rb") as inp, tarfile.open(fileobj=inp, mode="r|") as tar:
             for member in tar:
-                if rename:
-                    member.name = rename + member.name[len(base):] if member.name.startswith(base) else member.name
-                # the 'tar' filter refuses absolute paths, '..' and links leaving dest_dir
-                _extract(tar, member, dest_dir)
-    except tarfile.TarError as e:      # the filter refused an entry (e.g. a link leaving dest)
-        err_local = f"refusing to copy: {e}"
+                if rename and member.name.startswith(base):
+                    member.name = rename + member.name[len(base):]
+                _extract(tar, member, dest_dir)   # refuses escapes and links leaving dest_dir
+    except tarfile.TarError as e:
+        local_error = f"refusing to copy: {e}"
     except MinidockerError as e:
-        err_local = e.message
-    else:
-        err_local = ""
-    with os.fdopen(r2, "rb") as f:
-        err = f.read().decode(errors="replace")
-    os.waitpid(pid, 0)
-    if err or err_local:
-        raise MinidockerError(err or err_local)
+        local_error = e.message
+    _reap(pid, err_fd, local_error)
 
 
 def _host_to_container(c: Container, hostsrc: str, cdst: str) -> None:

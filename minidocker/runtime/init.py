@@ -62,7 +62,8 @@ def stage(kinds: list[str], cgroup_apply, pid_w: int, child_main, join_netns: st
 
 def _describe(e: BaseException) -> dict:
     msg = str(e) or e.__class__.__name__
-    if not isinstance(e, OSError) or os.environ.get("MINIDOCKER_DEBUG"):
+    expected = isinstance(e, (OSError, _ExecFailure)) or hasattr(e, "hint")   # ours or the kernel's
+    if not expected or os.environ.get("MINIDOCKER_DEBUG"):   # a bug: show where it happened
         msg += "\n" + "".join(traceback.format_exception(e)).rstrip()
     return {"error": msg, "code": getattr(e, "exit_code", 125)}
 
@@ -239,33 +240,27 @@ def _mount_etc_files(c, rootfs: str) -> None:
 def resolve_user(spec: str) -> tuple[int, int, list[int], str]:
     """--user NAME|UID[:GROUP|GID] -> (uid, gid, supplementary gids, home), read from the
     container's /etc/passwd and /etc/group (we are already inside its root)."""
-    if not spec:
-        spec = "0"
-    user, _, group = spec.partition(":")
-    passwd = _read_db("/etc/passwd")
-    uid = gid = None
-    home = "/"
-    for row in passwd:
-        if len(row) >= 6 and (row[0] == user or row[2] == user):
-            uid, gid, home = int(row[2]), int(row[3]), row[5] or "/"
-            break
-    if uid is None:
-        if not user.isdigit():
-            raise _ExecFailure(f"unable to find user {user}: no matching entries in passwd file", 125)
-        uid, gid = int(user), 0 if user != "0" else 0
+    user, _, group = (spec or "0").partition(":")
+    # rows with non-numeric ids are skipped: an image's files are input, not trusted
+    passwd = [r for r in _read_db("/etc/passwd") if len(r) >= 6 and r[2].isdigit() and r[3].isdigit()]
+    groups_db = [r for r in _read_db("/etc/group") if len(r) >= 3 and r[2].isdigit()]
+    row = next((r for r in passwd if user in (r[0], r[2])), None)
+    if row is not None:
+        name, uid, gid, home = row[0], int(row[2]), int(row[3]), row[5] or "/"
+    elif user.isdigit():
+        name, uid, gid = None, int(user), 0
         home = "/root" if uid == 0 else "/"
-    groups_db = _read_db("/etc/group")
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            match = [r for r in groups_db if r and r[0] == group]
-            if not match:
-                raise _ExecFailure(f"unable to find group {group}: no matching entries in group file", 125)
-            gid = int(match[0][2])
-    name = next((r[0] for r in passwd if len(r) > 2 and int(r[2] or -1) == uid), None) if passwd else None
+    else:
+        raise _ExecFailure(f"unable to find user {user}: no matching entries in passwd file", 125)
+    if group.isdigit():
+        gid = int(group)
+    elif group:
+        match = next((r for r in groups_db if r[0] == group), None)
+        if match is None:
+            raise _ExecFailure(f"unable to find group {group}: no matching entries in group file", 125)
+        gid = int(match[2])
     extra = [int(r[2]) for r in groups_db if len(r) > 3 and name and name in r[3].split(",")]
-    return uid, int(gid or 0), extra, home
+    return uid, gid, extra, home
 
 
 def _read_db(path: str) -> list[list[str]]:

@@ -44,11 +44,13 @@ class Stdio:
     log: bool = True
 
 
-def namespaces_for(c: Container) -> list[str]:
+def namespaces_for(c) -> list[str]:
+    """The namespace kinds a container (or a bare ContainerConfig) gets new ones of."""
+    cfg = getattr(c, "config", c)
     kinds = list(DEFAULT_NS)
-    if c.config.network == "host" or c.config.network.startswith("container:"):
+    if cfg.network == "host" or cfg.network.startswith("container:"):
         kinds.remove("net")
-        if c.config.network == "host":
+        if cfg.network == "host":
             kinds.remove("uts")   # docker: --network host shares the host's hostname too
     return kinds
 

@@ -353,3 +353,9 @@ def test_python_trace_api():
     shell = t.shell()
     assert any(s.startswith("unshare ") for s in shell)
     assert "pivot_root . .old" in shell
+
+
+def test_unknown_user_is_a_message_not_a_traceback():
+    p = md("run", "--rm", "--network", "none", "-u", "nosuchuser", "busybox", "true")
+    assert p.returncode == 125 and "unable to find user nosuchuser" in p.stderr
+    assert "Traceback" not in p.stderr
