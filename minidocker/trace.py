@@ -20,11 +20,9 @@ The file descriptor is close-on-exec: the container's command never sees it.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 
 __all__ = ["Step", "Trace", "step", "trace", "enable_explain"]
 
@@ -33,13 +31,27 @@ _sinks: list[int] = []           # fds we append JSON lines to
 _echo = False                    # also print each step to stderr (--explain)
 
 
-@dataclass(frozen=True)
 class Step:
-    kind: str        # short tag: "unshare", "mount", "cgroup", "ip", "iptables" ...
-    call: str        # the syscall or file write, as the kernel sees it
-    shell: str       # what a student types in a root shell to do the same
-    pid: int = 0
-    t: float = 0.0   # time.monotonic() when it happened (to see where the time goes)
+    """One kernel step. A plain class, not a dataclass: every minidocker
+    command imports this module, and `dataclasses` alone costs ~12 ms of
+    import time here (it pulls in `inspect`), a fifth of `run`'s budget."""
+    __slots__ = ("kind", "call", "shell", "pid", "t")
+
+    def __init__(self, kind: str, call: str, shell: str = "", pid: int = 0, t: float = 0.0):
+        self.kind = kind     # short tag: "unshare", "mount", "cgroup", "ip", "iptables" ...
+        self.call = call     # the syscall or file write, as the kernel sees it
+        self.shell = shell   # what a student types in a root shell to do the same
+        self.pid = pid
+        self.t = t           # time.monotonic() when it happened (to see where the time goes)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Step) and self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        return f"Step({self.kind!r}, {self.call!r}, {self.shell!r}, pid={self.pid}, t={self.t})"
 
     def __str__(self) -> str:
         return f"{self.shell:<60}  # {self.call}" if self.shell else f"# {self.call}"
@@ -57,7 +69,8 @@ def step(kind: str, call: str, shell: str = "") -> None:
         except (OSError, ValueError):
             pass
     if _sinks:
-        line = (json.dumps(s.__dict__, ensure_ascii=False) + "\n").encode()
+        import json
+        line = (json.dumps(s.as_dict(), ensure_ascii=False) + "\n").encode()
         for fd in list(_sinks):
             try:
                 os.write(fd, line)
@@ -98,6 +111,7 @@ class Trace:
         else:
             os.environ[_ENV] = self._old_env
         time.sleep(0)  # children that already exited have written everything
+        import json
         with open(self.path, encoding="utf-8") as f:
             self.steps = [Step(**json.loads(line)) for line in f if line.strip()]
         os.unlink(self.path)

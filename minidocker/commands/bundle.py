@@ -48,7 +48,7 @@ def cmd_run(args) -> int:
     need_root()
     from ..runtime import lifecycle, oci
     from ..runtime.records import new_record
-    from dataclasses import replace
+    from ..plaindata import replace
     path = os.path.join(args.directory, "config.json")
     try:
         with open(path) as f:

@@ -143,10 +143,10 @@ def _add_create_flags(p) -> None:
 def _create_from_args(args) -> "object":
     from ..runtime import config as cfgmod
     from ..runtime.container import create
-    import dataclasses
     from ..kernel.cgroups import resources_from_args
+    from ..plaindata import asdict
     res = resources_from_args(args)
-    resources = {k: v for k, v in dataclasses.asdict(res).items() if v is not None} if res else {}
+    resources = {k: v for k, v in asdict(res).items() if v is not None} if res else {}
     mounts = [cfgmod.parse_volume(v) for v in args.volume] + [cfgmod.parse_tmpfs(t) for t in args.tmpfs]
     labels = {}
     for item in args.label:
@@ -167,7 +167,7 @@ def _create_from_args(args) -> "object":
     c = create(args.image, argv, name=args.name, entrypoint=args.entrypoint, env=args.env,
                env_files=args.env_file, workdir=args.workdir, hostname=args.hostname, user=args.user, **opts)
     if args.stop_signal:
-        from dataclasses import replace
+        from ..plaindata import replace
         from ..runtime.container import rewrite_config
         c.config = replace(c.config, stop_signal=args.stop_signal)
         rewrite_config(c)

@@ -10,7 +10,7 @@ containers, checks their state and prints docker-shaped output.
 """
 from __future__ import annotations
 
-import dataclasses
+from .. import plaindata
 import sys
 import time
 
@@ -65,7 +65,7 @@ def merge_resources(old: dict, new) -> dict:
     --cpus and --cpu-quota/--cpu-period are two spellings of one limit: the
     newer spelling replaces the older one instead of conflicting with it.
     """
-    given = {k: v for k, v in dataclasses.asdict(new).items() if v is not None}
+    given = {k: v for k, v in plaindata.asdict(new).items() if v is not None}
     out = dict(old or {})
     if "nano_cpus" in given:
         out.pop("cpu_quota", None)
@@ -108,7 +108,7 @@ def _remember(c, resources: dict) -> None:
     if writer is None:
         return
     with locked(c) as rec:
-        rec.config = dataclasses.replace(rec.config, resources=resources)
+        rec.config = plaindata.replace(rec.config, resources=resources)
         writer(rec)
 
 

@@ -27,7 +27,7 @@ the "library/" prefix (the official images), and a missing tag means "latest"
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from ..plaindata import dataclass
 
 from .. import params
 from ..errors import ImageError

@@ -32,20 +32,18 @@ an image a container was created from is never deleted.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import hashlib
 import io
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from ..plaindata import dataclass, field
+TYPE_CHECKING = False   # importing typing costs ~4 ms at start-up; type checkers read this
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 from .. import params, state
 from ..errors import ImageError, NotFound
 from ..trace import step
 from . import layout as L
-from . import reference, tarsafe
+from . import reference
 
 __all__ = ["Store", "Image", "LayerDesc", "default_root"]
 
@@ -59,6 +57,7 @@ def default_root() -> str:
 
 
 def now_iso() -> str:
+    import datetime as _dt      # imports here are lazy: `run` only reads the store (see runtime/records.py)
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -272,12 +271,15 @@ class Store:
             return LayerDesc(blob_digest, blob_size, diff_id, media_type or meta.get("mediaType", L.OCI_LAYER),
                              meta.get("size", 0))
         os.makedirs(self.layers_dir, exist_ok=True)
+        import shutil
+        import tempfile
         tmp = tempfile.mkdtemp(dir=self.layers_dir, prefix=".tmp-")
         os.chmod(tmp, 0o755)
         try:
             blob = self.layout.open_blob(blob_digest, f"layer blob {blob_digest}")
             buffered = io.BufferedReader(blob, 1 << 20)
             gz = buffered.peek(2)[:2] == b"\x1f\x8b"
+            from . import tarsafe     # only when a layer is added: `run` never needs it
             hashed = _Hasher(tarsafe.decompressed(buffered))
             step("extract", f"unpack layer {blob_digest} -> {tmp}",
                  f"{'zcat' if gz else 'cat'} blobs/sha256/{blob_digest[7:]} | tar -xp --xattrs -C {tmp}")
@@ -448,6 +450,7 @@ class _Hasher(io.RawIOBase):
     """Pass-through reader that sha256-hashes the (decompressed) tar: its diff_id."""
 
     def __init__(self, f: BinaryIO):
+        import hashlib
         self.f, self.h = f, hashlib.sha256()
 
     def readable(self) -> bool:

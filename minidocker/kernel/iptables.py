@@ -42,7 +42,7 @@ from __future__ import annotations
 import errno
 import shlex
 import subprocess
-from dataclasses import dataclass
+from ..plaindata import dataclass
 
 from ..errors import KernelError
 from ..trace import step

@@ -158,6 +158,16 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
                   "prctl", f"{option}, {arg2}")
 
 
+def inet_dgram_socket() -> int:
+    """socket(AF_INET, SOCK_DGRAM|SOCK_CLOEXEC, 0): an fd to hang interface ioctls on.
+
+    (Python's `socket` module would do, but importing it costs ~3 ms, and PID 1
+    needs the socket only to bring `lo` up.)
+    """
+    AF_INET, SOCK_DGRAM, SOCK_CLOEXEC = 2, 2, 0o2000000
+    return _check(_libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket", "AF_INET, SOCK_DGRAM")
+
+
 def set_child_subreaper() -> None:
     """prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are re-parented to us.
 

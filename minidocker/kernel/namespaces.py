@@ -14,7 +14,7 @@ two processes are in the same namespace exactly when the inodes are equal
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from ..plaindata import dataclass
 
 from . import libc
 from ..errors import KernelError, NotFound

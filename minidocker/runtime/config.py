@@ -1,4 +1,4 @@
-"""Container configuration as plain data (frozen dataclasses), separate from actions.
+"""Container configuration as plain data (frozen data classes), separate from actions.
 
 `ContainerConfig` holds everything `minidocker run` was asked for, already
 validated; the runtime only reads it. Because it is plain data it can be
@@ -11,13 +11,12 @@ rule that decides what PID 1 runs.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
+from .. import plaindata
 from ..errors import UsageError
+from ..plaindata import dataclass, field
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")   # docker's container-name rule
 
@@ -80,12 +79,12 @@ class ContainerConfig:
     security_opt: tuple[str, ...] = ()      # --security-opt: seccomp=unconfined, no-new-privileges[=false]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return plaindata.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ContainerConfig":
         d = dict(d)
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in plaindata.fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         d["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
         d["restart"] = RestartPolicy(**d.get("restart", {}))

@@ -10,7 +10,6 @@ Read runtime/monitor.py and runtime/init.py next: they are the start sequence.
 from __future__ import annotations
 
 import os
-import shutil
 
 from ..errors import MinidockerError, UsageError
 from .config import ContainerConfig, effective_command
@@ -73,8 +72,11 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
         if m.kind == "volume":
             from . import volumes
             volumes.create(m.source)
-    from . import network
-    network.validate(cfg)     # every mode: -p with container:NAME is refused, with none/host warned
+    if cfg.network in ("none", "host") and not (cfg.ports or cfg.publish_all or cfg.network_aliases):
+        pass    # nothing to check: the network code (iptables, IPAM) is not even imported
+    else:
+        from . import network
+        network.validate(cfg)  # -p with container:NAME is refused, with none/host warned
     from . import security
     security.validate(cfg)    # --cap-add FOO, --security-opt typos: refused before anything exists
     from .records import new_record
@@ -82,7 +84,7 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
     try:
         if not cfg.hostname:
             # docker's default hostname is the short container id
-            from dataclasses import replace
+            from ..plaindata import replace
             c.config = replace(cfg, hostname=c.short_id)
             rewrite_config(c)
         _write_etc_files(c)
@@ -104,6 +106,7 @@ def _write_etc_files(c: Container) -> None:
     with open(os.path.join(c.dir, "hostname"), "w") as f:
         f.write(c.config.hostname + "\n")
     if c.config.network == "host":
+        import shutil
         for name in ("hosts", "resolv.conf"):
             if os.path.exists(f"/etc/{name}"):
                 shutil.copyfile(f"/etc/{name}", os.path.join(c.dir, name))

@@ -16,10 +16,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import struct
 import termios
-import traceback
 
 # Everything PID 1 needs is imported here, at the top: after pivot_root the
 # host's files (this package included) are gone, so a lazy import would fail.
@@ -64,7 +62,11 @@ def _describe(e: BaseException) -> dict:
     msg = str(e) or e.__class__.__name__
     expected = isinstance(e, (OSError, _ExecFailure)) or hasattr(e, "hint")   # ours or the kernel's
     if not expected or os.environ.get("MINIDOCKER_DEBUG"):   # a bug: show where it happened
-        msg += "\n" + "".join(traceback.format_exception(e)).rstrip()
+        try:
+            import traceback     # only for bugs; may fail after pivot_root, then the message must do
+            msg += "\n" + "".join(traceback.format_exception(e)).rstrip()
+        except ImportError:
+            pass
     return {"error": msg, "code": getattr(e, "exit_code", 125)}
 
 
@@ -175,10 +177,13 @@ def loopback_up() -> None:
     does not need pyroute2.)
     """
     step("ip", "ioctl(SIOCSIFFLAGS, lo, IFF_UP)", "ip link set lo up")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = libc.inet_dgram_socket()
+    try:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    finally:
+        os.close(s)
 
 
 def _setup_stdio(stdio: tuple[int, int, int], setsid_tty: bool) -> None:

@@ -22,7 +22,7 @@ import selectors
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from ..plaindata import dataclass
 
 from .. import params
 from ..errors import ExecError, MinidockerError

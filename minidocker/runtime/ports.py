@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import socket
-from dataclasses import asdict, dataclass
+from ..plaindata import asdict, dataclass
 
 from .. import params
 from ..errors import Conflict, UsageError

@@ -16,12 +16,12 @@ Map:
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
-import random
-import shutil
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from ..plaindata import dataclass, field
+TYPE_CHECKING = False   # importing typing costs ~4 ms at start-up; type checkers read this
+if TYPE_CHECKING:
+    from typing import Any
 
 from .. import params, state
 from ..errors import Conflict, CorruptState, NotFound, UsageError
@@ -34,7 +34,9 @@ def containers_dir() -> str:
 
 def now_iso() -> str:
     """RFC 3339 with nanosecond-looking precision, like docker's timestamps."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # time.strftime, not datetime: one import less on `run`'s path (~1 ms)
+    secs, ns = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns // 1000:06d}Z"
 
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -175,9 +177,13 @@ def lookup(name_or_id: str) -> Container:
     raise NotFound(f"No such container: {key}", hint="'minidocker ps -a' lists containers")
 
 
+def _pick(words) -> str:
+    return words[int.from_bytes(os.urandom(4), "little") % len(words)]
+
+
 def _random_name(taken: set[str]) -> str:
     for _ in range(100):
-        n = f"{random.choice(params.NAME_LEFT)}_{random.choice(params.NAME_RIGHT)}"
+        n = f"{_pick(params.NAME_LEFT)}_{_pick(params.NAME_RIGHT)}"
         if n not in taken:
             return n
     return f"ctr_{os.urandom(4).hex()}"
@@ -217,6 +223,7 @@ def new_record(config: ContainerConfig, name: str | None) -> Container:
                 os.makedirs(os.path.join(tmp, sub))
             os.rename(tmp, c.dir)
         except BaseException:
+            import shutil
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return c
@@ -243,4 +250,5 @@ def delete_record(c: Container) -> None:
     grave = os.path.join(containers_dir(), f".rm-{c.id}")
     with contextlib.suppress(FileNotFoundError):
         os.rename(c.dir, grave)
+    import shutil
     shutil.rmtree(grave, ignore_errors=True)

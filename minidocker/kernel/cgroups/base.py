@@ -18,7 +18,7 @@ import errno
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from ...plaindata import asdict, dataclass
 
 from ... import params
 from ...errors import KernelError

@@ -17,7 +17,7 @@ covers both. A "hybrid" host (v1 controllers + an empty cgroup2 at
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from ...plaindata import dataclass
 
 from ... import params
 from ...errors import MinidockerError

@@ -1,0 +1,48 @@
+"""`minidocker run` stays light: what it imports, and that it still works (issue 11).
+
+The start-up budget is measured in bench/ (python -m bench.run --only start,import);
+here we pin what must *not* be imported on the way, so a stray top-level
+import cannot silently bring the cost back.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO, md
+
+pytestmark = pytest.mark.usefixtures("root_only", "host_clean", "md_root")
+
+#: modules `run --network none` must never import: the heavy or unrelated ones
+FORBIDDEN = ["matplotlib", "pyroute2", "minidocker.kernel.netlink", "minidocker.kernel.iptables",
+             "minidocker.image.registry", "minidocker.image.transfer", "minidocker.image.tarsafe",
+             "minidocker.lab", "dataclasses", "typing", "inspect", "tarfile", "hashlib", "socket",
+             "subprocess", "tempfile", "datetime", "random", "ipaddress"]
+
+
+def _modules_after(argv: list[str]) -> tuple[int, set[str]]:
+    code = ("import sys, json\nfrom minidocker.cli import main\nrc = main(%r)\n"
+            "sys.stdout.write('\\n' + json.dumps(sorted(sys.modules)))\nsys.exit(rc)" % argv)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    return p.returncode, set(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+def test_run_imports_nothing_heavy():
+    md("run", "--rm", "--network", "none", "busybox", "true", check=True)   # base image built once
+    rc, mods = _modules_after(["run", "--rm", "--network", "none", "busybox", "true"])
+    assert rc == 0
+    assert not [m for m in FORBIDDEN if m in mods or any(x.startswith(m + ".") for x in mods)], \
+        sorted(m for m in FORBIDDEN if m in mods)
+
+
+def test_exec_imports_nothing_heavy():
+    md("run", "-d", "--name", "startup-exec", "--network", "none", "busybox", "sleep", "60", check=True)
+    try:
+        rc, mods = _modules_after(["exec", "startup-exec", "true"])
+        assert rc == 0
+        assert not [m for m in FORBIDDEN if m in mods], sorted(m for m in FORBIDDEN if m in mods)
+    finally:
+        md("rm", "-f", "startup-exec")
