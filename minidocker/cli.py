@@ -25,8 +25,28 @@ COMMAND_MODULES = ["containers", "images", "build", "registry", "network",
                    "volumes", "resources", "bundle", "system"]
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, told the terminal width up front.
+
+    Left to itself it imports `shutil` (and with it zlib, bz2, lzma) to ask,
+    on every add_argument: ~1.5 ms of `minidocker run`'s start-up.
+    """
+
+    def __init__(self, prog, **kw):
+        if kw.get("width") is None:
+            try:
+                kw["width"] = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+            except (OSError, ValueError):
+                kw["width"] = int(os.environ.get("COLUMNS", "80")) - 2
+        super().__init__(prog, **kw)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as docker does: exit 125, one hint."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kw)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"minidocker: {message}\nSee '{self.prog} --help'.\n")
@@ -133,5 +153,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point.
+
+    Ends with os._exit(): the interpreter's orderly tear-down (freeing ~130
+    modules one by one) costs ~4 ms here, a tenth of `minidocker run`. We
+    flush what we printed first. When something did register exit work
+    (coverage measuring the tests, a live helper thread), exit normally.
+    """
+    rc = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    import atexit
+    threads = sys.modules.get("threading")
+    if getattr(atexit, "_ncallbacks", lambda: 1)() == 0 and (threads is None or threads.active_count() == 1):
+        os._exit(rc & 0xFF)
+    sys.exit(rc)

@@ -56,11 +56,7 @@ def cmd_run(args) -> int:
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read {path}: {e}", hint="make one with 'runc spec'") from None
     cfg = replace(oci.from_oci(doc, os.path.abspath(args.directory)), auto_remove=args.rm, detach=args.detach)
-    c = new_record(cfg, args.name)
-    if not cfg.hostname:
-        from ..runtime.container import rewrite_config
-        c.config = replace(cfg, hostname=c.short_id)
-        rewrite_config(c)
+    c = new_record(cfg, args.name)     # hostname: the short id unless the bundle names one
     from ..runtime.container import _write_etc_files
     _write_etc_files(c)
     if args.detach:

@@ -100,11 +100,11 @@ def unshare(kinds: list[str]) -> None:
     """unshare(2) into new namespaces of these kinds.
 
     Shell: `unshare --pid --mount ... --fork` (a new PID namespace applies to
-    the children of the caller, which is why `--fork` is needed).
+    the children of the caller, which is why `--fork` is needed with --pid).
     """
     flags = unshare_flags(kinds)
     opts = " ".join(BY_NAME[k].unshare_opt for k in kinds)
-    step("unshare", f"unshare({libc.clone_names(flags)})", f"unshare {opts} --fork")
+    step("unshare", f"unshare({libc.clone_names(flags)})", f"unshare {opts}" + (" --fork" if "pid" in kinds else ""))
     libc.unshare(flags)
 
 

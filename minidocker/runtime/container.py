@@ -82,11 +82,6 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
     from .records import new_record
     c = new_record(cfg, name)
     try:
-        if not cfg.hostname:
-            # docker's default hostname is the short container id
-            from ..plaindata import replace
-            c.config = replace(cfg, hostname=c.short_id)
-            rewrite_config(c)
         _write_etc_files(c)
     except BaseException:
         from .records import delete_record

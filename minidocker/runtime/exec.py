@@ -1,7 +1,7 @@
 """`minidocker exec`: run one more process inside a running container.
 
 Shell equivalent:
-  echo $$ > CGROUP/cgroup.procs
+  echo 0 > CGROUP/tasks          (v1; v2: echo 0 > CGROUP/cgroup.procs)
   nsenter --target PID --mount --uts --ipc --net --pid --cgroup -- env -i K=V... sh -c 'cd DIR && exec CMD'
 
 How: we fork a helper that joins the container's cgroup and setns(2)s into
@@ -63,7 +63,7 @@ def exec_in(c: Container, argv: list[str], env: list[str] | None = None, workdir
         try:
             os.close(err_r)
             if mgr is not None:
-                mgr.apply(os.getpid())
+                mgr.enter()      # v1: via `tasks`, no RCU wait (see ManagerV1.enter)
             namespaces.enter(c.pid, kinds)
             child = os.fork()
             if child == 0:

@@ -4,7 +4,13 @@ Who runs what:
   monitor  (host)        creates the cgroup, forks the "stage" process, wires the network,
                          then says "go" and waits for PID 1 to exit
   stage    (host PIDs)   joins the cgroup, unshare()s the namespaces, forks PID 1, exits
-  PID 1    (container)   waits for "go", builds the root filesystem, pivots, execs the command
+  PID 1    (container)   builds the root filesystem and pivots into it, waits for "go",
+                         drops privileges, execs the command
+
+PID 1 builds its root filesystem *while* the monitor wires the network and
+writes the state record (runc splits the same way: `runc create` prepares,
+`runc start` says go). Nothing PID 1 does before "go" runs the user's code,
+so the network is in place before the command starts.
 
 Everything in this file runs between fork() and exec(): it stays short, touches
 no shared state, and reports failures to the monitor as one JSON line on a
@@ -28,17 +34,19 @@ from . import security, tty, volumes
 from .faults import crash_point
 
 
-def stage(kinds: list[str], cgroup_apply, pid_w: int, child_main, join_netns: str | None = None) -> None:
+def stage(kinds: list[str], cgroup_enter, pid_w: int, child_main, join_netns: str | None = None) -> None:
     """Runs in the stage process. Never returns.
 
-    Shell: `echo $$ > CGROUP/cgroup.procs; unshare --pid --mount ... --fork CHILD`.
+    Shell: `echo 0 > CGROUP/tasks; unshare --pid --mount ... --fork CHILD`.
+    The cgroup comes first: a new cgroup namespace is rooted at the cgroup
+    its creator is in, and children are born in their parent's cgroup.
     With --network container:NAME we first join that container's network
     namespace (`nsenter --net=/proc/PID/ns/net`), and do not make a new one.
     """
     code = 0
     try:
-        if cgroup_apply is not None:
-            cgroup_apply(os.getpid())
+        if cgroup_enter is not None:
+            cgroup_enter()
         if join_netns:
             fd = os.open(join_netns, os.O_RDONLY | os.O_CLOEXEC)
             step("setns", f"setns({join_netns}, CLONE_NEWNET)", f"nsenter --net={join_netns}")
@@ -75,20 +83,17 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
     """PID 1 of the container, up to exec(). Never returns.
 
     The steps, each a call into kernel/:
-      1. wait for the monitor's "go" (cgroup joined, network wired)
-      2. make every mount private                      mount --make-rprivate /
-      3. mount the image layers + upper dir             mount -t overlay ...
-      4. volumes, /etc/hosts, /etc/resolv.conf, tmpfs   mount --bind / mount -t tmpfs
-      5. /proc, /sys (read-only), /dev                  mount -t proc ...
-      6. pivot_root into the new root, drop the old     pivot_root . .old; umount -l /.old
-      7. hostname                                       hostname ID
+      1. make every mount private                      mount --make-rprivate /
+      2. mount the image layers + upper dir             mount -t overlay ...
+      3. volumes, /etc/hosts, /etc/resolv.conf, tmpfs   mount --bind / mount -t tmpfs
+      4. /proc, /sys (read-only), /dev                  mount -t proc ...
+      5. pivot_root into the new root, drop the old     pivot_root . .old; umount -l /.old
+      6. hostname                                       hostname ID
+      7. wait for the monitor's "go" (network wired, state recorded)
       8. user, working directory, environment           setpriv / cd / env
       9. exec the command                               exec CMD
     """
     try:
-        if os.read(go_r, 2) != b"go":
-            os._exit(125)   # the monitor gave up on us
-        os.close(go_r)
         cfg = c.config
         rootfs = c.merged_dir
 
@@ -127,6 +132,10 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
             env.setdefault("TERM", "xterm")
         workdir = cfg.workdir or "/"
         os.makedirs(workdir, exist_ok=True)   # docker creates a missing WORKDIR too
+
+        if os.read(go_r, 2) != b"go":
+            os._exit(125)   # the monitor gave up on us
+        os.close(go_r)
 
         if console_sock is not None:
             # -t: the terminal comes from the container's own /dev/pts; the monitor gets the master

@@ -5,7 +5,8 @@ conmon). In the foreground (`minidocker run` without -d) the CLI process is
 the monitor; with -d it is a forked copy of it that has left the terminal.
 
   run_monitor(c)          start; wait; restart by policy; finish; --rm
-    _start_once(c)        cgroup -> fork stage -> unshare -> fork PID 1 -> network -> "go"
+    _start_once(c)        cgroup -> fork stage -> join cgroup, unshare -> fork PID 1 ->
+                          network + state (while PID 1 mounts its root) -> "go"
     _pump(...)            copy the container's stdout/stderr to the log (and terminal)
     _finish(c, code)      record ExitCode/OOMKilled, remove network + cgroup
 
@@ -15,10 +16,9 @@ we can waitpid() for its real exit status.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
-import selectors
+import select
 import signal
 import sys
 import time
@@ -145,7 +145,7 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
             os.close(pid_r)
             for fd in out_fds:
                 os.close(fd)
-            init_mod.stage(kinds, mgr.apply if mgr is not None else None, pid_w, child_main, join_netns)
+            init_mod.stage(kinds, mgr.enter if mgr is not None else None, pid_w, child_main, join_netns)
         os.close(pid_w)
         os.close(go_r)
         os.close(err_w)
@@ -162,23 +162,32 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
         crash_point("after-namespaces")
         cleanup.append(lambda: _kill_quietly(pid))
 
-        # the network goes in from the host side, into PID 1's network namespace
-        settings = {}
-        if cfg.network not in ("none", "host") and not cfg.network.startswith("container:"):
-            from . import network
-            settings = network.connect(c, pid)
-            crash_point("after-network")
-            cleanup.append(lambda: network.disconnect(c))
-        with locked(c) as rec:
-            rec.state.update(Status="running", Running=True, Paused=False, Restarting=False,
-                             Pid=pid, ExitCode=0, Error="", OOMKilled=False, StartedAt=now_iso(),
-                             FinishedAt=rec.state.get("FinishedAt"))
-            rec.monitor_pid = os.getpid()
-            rec.pid_start = pid_start_time(pid)
-            rec.network_settings = settings
-        c.reload()
-        os.write(go_w, b"go")
-        os.close(go_w)
+        # PID 1 is now mounting its root filesystem; meanwhile, from the host side,
+        # the network goes into PID 1's network namespace
+        try:
+            settings = {}
+            if cfg.network not in ("none", "host") and not cfg.network.startswith("container:"):
+                from . import network
+                settings = network.connect(c, pid)
+                crash_point("after-network")
+                cleanup.append(lambda: network.disconnect(c))
+            with locked(c) as rec:
+                rec.state.update(Status="running", Running=True, Paused=False, Restarting=False,
+                                 Pid=pid, ExitCode=0, Error="", OOMKilled=False, StartedAt=now_iso(),
+                                 FinishedAt=rec.state.get("FinishedAt"))
+                rec.monitor_pid = os.getpid()
+                rec.pid_start = pid_start_time(pid)
+                rec.network_settings = settings
+            c.reload()
+            os.write(go_w, b"go")
+        except BaseException:
+            # PID 1 may have failed first (say a volume could not be mounted) and be
+            # gone, which is why we failed: its own report names the real cause.
+            _kill_quietly(pid)
+            _raise_report(err_r, pid, c)
+            raise
+        finally:
+            os.close(go_w)
         if console_parent is not None:
             from .tty import copy_winsize, recv_fd
             console_child.close()
@@ -188,15 +197,7 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
                 out_fds[master] = "stdout"
                 if stdio.stdin_fd is not None:
                     copy_winsize(stdio.stdin_fd, master)
-        with os.fdopen(err_r, "rb") as f:
-            report = f.read()
-        if report:
-            detail = json.loads(report.decode(errors="replace").splitlines()[0])
-            code = int(detail.get("code", 125))
-            _wait_exit(pid)
-            if code in (126, 127):
-                raise ExecError(detail["error"], code)
-            raise MinidockerError(f"cannot start container {c.short_id}: {detail['error']}")
+        _raise_report(err_r, pid, c)
         crash_point("after-exec")
         return _Started(pid, out_fds, master)
     except BaseException:
@@ -206,6 +207,22 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
             except Exception:
                 pass
         raise
+
+
+def _raise_report(err_r: int, pid: int, c: Container | None = None) -> None:
+    """Read PID 1's report pipe to EOF: nothing means exec() worked; a JSON line
+    is its error, raised as ExecError (126/127) or MinidockerError. Closes err_r."""
+    with os.fdopen(err_r, "rb") as f:
+        report = f.read()
+    if not report:
+        return
+    detail = json.loads(report.decode(errors="replace").splitlines()[0])
+    code = int(detail.get("code", 125))
+    _wait_exit(pid)
+    if code in (126, 127):
+        raise ExecError(detail["error"], code)
+    what = f"container {c.short_id}" if c is not None else "the container"
+    raise MinidockerError(f"cannot start {what}: {detail['error']}")
 
 
 def _kill_quietly(pid: int) -> None:
@@ -240,14 +257,30 @@ def _log_line(logf, stream: str, data: bytes) -> None:
 
 
 def _pump(c: Container, started: _Started, stdio: Stdio) -> int:
-    """Copy output to log/terminal until PID 1 exits; return its exit code."""
-    sel = selectors.DefaultSelector()
+    """Copy output to log/terminal until PID 1 exits; return its exit code.
+
+    One poll(2) over the container's stdout/stderr pipes (or tty master), our
+    stdin (-it), and a pidfd (pidfd_open(2)), which becomes readable when
+    PID 1 exits. (poll directly, not the selectors module: same call, ~1 ms
+    less start-up.)
+    """
+    poller = select.poll()
+    names: dict[int, str] = {}
+
+    def watch(fd: int, name: str) -> None:
+        names[fd] = name
+        poller.register(fd, select.POLLIN)
+
+    def unwatch(fd: int) -> None:
+        poller.unregister(fd)
+        names.pop(fd, None)
+
     for fd, name in started.out_fds.items():
-        sel.register(fd, selectors.EVENT_READ, name)
+        watch(fd, name)
     pidfd = os.pidfd_open(started.pid)
-    sel.register(pidfd, selectors.EVENT_READ, "exit")
+    watch(pidfd, "exit")
     if started.master is not None and stdio.stdin_fd is not None and c.config.interactive:
-        sel.register(stdio.stdin_fd, selectors.EVENT_READ, "stdin")
+        watch(stdio.stdin_fd, "stdin")
     logf = open(c.log_path, "a", encoding="utf-8") if stdio.log else None
     out = {"stdout": sys.stdout.buffer if stdio.echo else None,
            "stderr": sys.stderr.buffer if stdio.echo else None}
@@ -258,25 +291,27 @@ def _pump(c: Container, started: _Started, stdio: Stdio) -> int:
             timeout = None if exited_at is None else max(0.0, exited_at + 0.5 - time.monotonic())
             if exited_at is not None and timeout == 0:
                 break   # a leftover process still holds the pipe; PID 1 is gone, so stop
-            for key, _ in sel.select(timeout):
-                name = key.data
+            for fd, _events in poller.poll(None if timeout is None else timeout * 1000):
+                name = names.get(fd)
+                if name is None:
+                    continue
                 if name == "exit":
-                    sel.unregister(pidfd)
+                    unwatch(pidfd)
                     exited_at = time.monotonic()
                     continue
                 try:
-                    data = os.read(key.fd, 65536)
-                except OSError as e:
-                    data = b"" if e.errno == errno.EIO else b""   # EIO: tty slave closed
+                    data = os.read(fd, 65536)
+                except OSError:
+                    data = b""   # EIO: the tty's slave side closed; like EOF
                 if name == "stdin":
                     if data:
                         os.write(started.master, data)
                     else:
-                        sel.unregister(key.fd)
+                        unwatch(fd)
                     continue
                 if not data:
-                    sel.unregister(key.fd)
-                    open_outputs.discard(key.fd)
+                    unwatch(fd)
+                    open_outputs.discard(fd)
                     continue
                 if logf:
                     _log_line(logf, name, data)
@@ -289,7 +324,6 @@ def _pump(c: Container, started: _Started, stdio: Stdio) -> int:
                         out[name] = None
         return _wait_exit(started.pid)
     finally:
-        sel.close()
         os.close(pidfd)
         for fd in started.out_fds:
             try:

@@ -200,6 +200,8 @@ def check_name_free(name: str) -> None:
 def new_record(config: ContainerConfig, name: str | None) -> Container:
     """Allocate an id and a unique name and write config.json, all under one lock.
 
+    A config without a hostname gets docker's default, the short id.
+
     The directory is created under a temporary name and renamed into place
     once config.json is complete, so a crash never leaves a half record.
     """
@@ -212,6 +214,9 @@ def new_record(config: ContainerConfig, name: str | None) -> Container:
         if name:
             check_name_free(name)
         cid = os.urandom(params.ID_BYTES).hex()
+        if not config.hostname:    # docker's default hostname is the short container id
+            from ..plaindata import replace
+            config = replace(config, hostname=cid[:12])
         c = Container(id=cid, name=name or _random_name(taken), created=now_iso(), config=config)
         tmp = os.path.join(d, f".new-{cid}")
         os.makedirs(tmp)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import selectors
 import struct
 import sys
 import termios
@@ -42,6 +41,7 @@ def proxy(master: int, interactive: bool) -> None:
     stdin = sys.stdin.fileno()
     stdout = sys.stdout.fileno()
     copy_winsize(stdin, master)
+    import selectors    # only for `exec -it` / `attach`; PID 1 imports this module too
     sel = selectors.DefaultSelector()
     sel.register(master, selectors.EVENT_READ)
     if interactive:

@@ -230,9 +230,11 @@ def test_top_and_explain():
     finally:
         md("rm", "-f", "rt-top")
     p = md("--explain", "run", "--rm", "--network", "none", "busybox", "true")
-    for needle in ("unshare --mount --uts --ipc --net --pid --cgroup --fork", "mount -t overlay",
-                   "pivot_root . .old", "umount -l /.old", "hostname "):
-        assert needle in p.stderr, needle
+    needles = ("echo 0 > /sys/fs/cgroup/", "unshare --mount --uts --ipc --net --pid --cgroup --fork",
+               "mount -t overlay", "pivot_root . .old", "umount -l /.old", "] hostname ", "] true ")
+    at = [p.stderr.find(n) for n in needles]
+    assert -1 not in at, [n for n, i in zip(needles, at) if i < 0]
+    assert at == sorted(at), at      # in this order: the cgroup first, so the cgroup namespace is rooted there
 
 
 def test_ten_parallel_runs():

@@ -158,7 +158,8 @@ class Manager:
 
     Lifecycle used by the runtime:
         m = manager(cid); m.create(); m.set(res)      before the container starts
-        m.apply(pid)                                    the container's first process joins
+        m.enter()                                       the container's first process joins
+                                                        (itself; m.apply(pid) moves another one)
         m.stats(); m.freeze(); m.thaw(); m.set(res)     while it runs (stats, pause, update)
         m.oom_killed()                                  after it exited
         m.destroy()                                     on rm (kills nothing)
@@ -195,6 +196,14 @@ class Manager:
         """
         for d in self.dirs():
             write(os.path.join(d, "cgroup.procs"), pid)
+
+    def enter(self) -> None:
+        """Move the calling process in. Shell: echo 0 > DIR/cgroup.procs ("0" means "me").
+
+        v1 overrides this with the `tasks` file: see ManagerV1.enter for why.
+        """
+        for d in self.dirs():
+            write(os.path.join(d, "cgroup.procs"), 0)
 
     def procs(self) -> list[int]:
         """PIDs inside, from cgroup.procs of every dir (union, sorted). Shell: cat DIR/cgroup.procs."""
