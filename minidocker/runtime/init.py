@@ -25,12 +25,13 @@ import os
 import struct
 import termios
 
-# Everything PID 1 needs is imported here, at the top: after pivot_root the
-# host's files (this package included) are gone, so a lazy import would fail.
+# Everything PID 1 needs after pivot_root is imported here, at the top: by then
+# the host's files (this package included) are gone, so a lazy import would fail.
+# (Only code that runs before pivot_root, like volume mounts, imports lazily.)
 from ..kernel import libc, mounts, namespaces, overlay
 from ..kernel.mounts import secure_join
 from ..trace import step
-from . import security, tty, volumes
+from . import security, tty
 from .faults import crash_point
 
 
@@ -220,6 +221,7 @@ def _mount_volumes(c, rootfs: str) -> None:
     for m in c.config.mounts:
         if m.kind == "tmpfs":
             continue
+        from . import volumes      # only with -v; still before pivot_root, so the import works
         target = secure_join(rootfs, m.target)
         src = m.source if m.kind == "bind" else volumes.data_dir(m.source)
         if os.path.isdir(src) or not os.path.exists(src):

@@ -255,5 +255,41 @@ def delete_record(c: Container) -> None:
     grave = os.path.join(containers_dir(), f".rm-{c.id}")
     with contextlib.suppress(FileNotFoundError):
         os.rename(c.dir, grave)
-    import shutil
-    shutil.rmtree(grave, ignore_errors=True)
+    remove_tree(grave)
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf PATH, without following any symlink the container planted in its upper dir.
+
+    Like shutil.rmtree's safe mode, it walks by directory fds: each directory
+    is opened with O_NOFOLLOW relative to its parent's fd, so swapping a
+    directory for a symlink cannot redirect the walk outside PATH. (Not
+    shutil itself: importing it costs ~1 ms on every `run --rm`.)
+    Errors are ignored, as with rmtree(ignore_errors=True): prune retries.
+    """
+    def empty(dir_fd: int) -> None:
+        for entry in os.scandir(dir_fd):
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    fd = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 dir_fd=dir_fd)
+                    try:
+                        empty(fd)
+                    finally:
+                        os.close(fd)
+                    os.rmdir(entry.name, dir_fd=dir_fd)
+                else:
+                    os.unlink(entry.name, dir_fd=dir_fd)
+            except OSError:
+                pass
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        empty(fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)

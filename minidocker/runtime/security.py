@@ -32,7 +32,7 @@ import os
 
 from ..errors import KernelError, UsageError
 from ..kernel import capabilities as caps
-from ..kernel import devicefilter, libc, mounts, seccomp
+from ..kernel import libc, mounts, seccomp
 from ..kernel.libc import MS_RDONLY
 from ..trace import step
 
@@ -158,6 +158,7 @@ def restrict_devices(cfg, mgr) -> None:
         return
     v2 = _v2_dir(mgr)
     if v2 is not None:
+        from ..kernel import devicefilter     # v2 only, and on the host side: lazy is fine
         try:
             devicefilter.restrict(v2, DEVICE_RULES)
             DEVICE_CGROUP = True    # PID 1 (forked after us) may keep CAP_MKNOD, as in docker

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 
 from .. import params, state
 from ..errors import Conflict, NotFound, UsageError
@@ -68,10 +67,12 @@ def remove(name: str, force: bool = False) -> None:
         raise Conflict(f"volume {name} is in use by container(s) {', '.join(in_use)}",
                        hint="remove those containers first ('minidocker rm')")
     step("rm", f"rmdir -r {os.path.join(volumes_dir(), name)}", f"rm -rf {os.path.join(volumes_dir(), name)}")
+    import shutil
     shutil.rmtree(os.path.join(volumes_dir(), name))
 
 
 def seed_from(src: str, dst: str) -> None:
     """Copy the image's files at a mount point into a new, empty volume (docker does this)."""
     step("cp", f"copy {src} -> {dst}", f"cp -a {src}/. {dst}/")
+    import shutil
     shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)

@@ -73,3 +73,21 @@ def test_trace_records_steps_from_children():
             os._exit(0)
         os.waitpid(pid, 0)
     assert t.shell() == ["echo parent", "echo child"]
+
+
+def test_remove_tree_deletes_everything_but_follows_no_symlink(tmp_path):
+    import os
+    from minidocker.runtime.records import remove_tree
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("precious")
+    victim = tmp_path / "victim"
+    (victim / "a" / "b").mkdir(parents=True)
+    (victim / "a" / "b" / "f").write_text("x")
+    (victim / "link-dir").symlink_to(outside)       # planted by a container
+    (victim / "a" / "link-file").symlink_to(outside / "keep")
+    os.mkfifo(victim / "fifo")
+    remove_tree(str(victim))
+    assert not victim.exists()
+    assert (outside / "keep").read_text() == "precious"
+    remove_tree(str(tmp_path / "does-not-exist"))   # no error

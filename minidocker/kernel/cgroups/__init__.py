@@ -37,13 +37,20 @@ from __future__ import annotations
 from .base import Manager, Stats
 from .detect import parent
 from .detect import version as _detect_version
-from .mapping import MAPPING, mapping_markdown
 from .resources import (UNLIMITED, Resources, add_resource_flags, format_bytes, parse_bytes,
                         parse_resources, resources_from_args, shares_to_weight)
 
 __all__ = ["Manager", "Stats", "Resources", "UNLIMITED", "manager", "version", "leftovers", "prune",
            "parse_resources", "parse_bytes", "add_resource_flags", "resources_from_args",
            "shares_to_weight", "format_bytes", "MAPPING", "mapping_markdown", "parent"]
+
+
+def __getattr__(name: str):
+    """MAPPING and mapping_markdown load on first use: lessons need them, `run` does not."""
+    if name in ("MAPPING", "mapping_markdown"):
+        from . import mapping
+        return getattr(mapping, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _version: int | None = None
 
