@@ -179,6 +179,24 @@ def test_explain_collapses_and_filters():
     assert out.getvalue().splitlines() == ["[unshare ] unshare --pid --fork", "[mount   ] mount -t proc proc /proc"]
 
 
+def test_explain_sides_orders_host_then_container_whatever_the_interleaving():
+    import contextlib
+    import io
+    from minidocker.trace import Step
+    host = [Step("unshare", "u", "unshare --pid --fork", pid=4242), Step("ip", "i", "ip link add a", pid=4242)]
+    pid1 = [Step("mount", "m", "mount -t overlay x", pid=1), Step("exec", "e", "true", pid=1)]
+    outs = []
+    for order in ([host[0], pid1[0], host[1], pid1[1]], [host[0], host[1], pid1[0], pid1[1]]):
+        T = type("T", (), {"steps": order})
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            render.explain(T(), sides=True)
+        outs.append(out.getvalue().splitlines())
+    assert outs[0] == outs[1]
+    assert outs[0][0].startswith("# on the host") and outs[0][3].startswith("# inside the container")
+    assert outs[0][1:3] == ["[unshare ] unshare --pid --fork", "[ip      ] ip link add a"]
+
+
 def test_ns_table_marks_what_differs():
     from minidocker.kernel.namespaces import NsRow
     t = render.NsTable([NsRow("uts", 4026531838, 4026532531), NsRow("user", 4026531837, 4026531837)])

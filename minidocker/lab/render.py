@@ -203,7 +203,7 @@ def cleanup(prefix: str, images: tuple[str, ...] = (), networks: tuple[str, ...]
 # --- explain traces -----------------------------------------------------------------
 
 def explain(trace, kinds: tuple[str, ...] | None = None, skip: tuple[str, ...] = (), limit: int | None = None,
-            calls: bool = False, grep: str | None = None, collapse: int = 4) -> None:
+            calls: bool = False, grep: str | None = None, collapse: int = 4, sides: bool = False) -> None:
     """Print the shell equivalents of a trace's kernel steps, one a line, tagged by kind.
 
     kinds: only these kinds ("mount", "unshare", "cgroup", ...); skip: leave these out;
@@ -211,7 +211,21 @@ def explain(trace, kinds: tuple[str, ...] | None = None, skip: tuple[str, ...] =
     calls: also print the syscall/file write as a comment; collapse: a run of more than
     this many steps of one kind shows its first two and a count. Ids and PIDs are shortened
     (<id>, <pid>) so the lines fit on a screen; the real ones are in `trace.steps`.
+
+    sides: print the host's steps first, then the container's (PID 1's): the two
+    run at the same time (PID 1 mounts its root while the monitor wires the
+    network), so their interleaving differs from run to run; each side alone
+    is always in the same order.
     """
+    if sides:
+        steps = list(trace.steps)
+        for title, part in (("# on the host (minidocker, the monitor, the stage process)",
+                             [s for s in steps if s.pid != 1]),
+                            ("# inside the container (PID 1, before it execs the command)",
+                             [s for s in steps if s.pid == 1])):
+            print(title)
+            explain(type("T", (), {"steps": part})(), kinds, skip, limit, calls, grep, collapse)
+        return
     lines, last = [], None
     for s in trace.steps:
         wanted = (not kinds and not grep) or (kinds and s.kind in kinds) or \

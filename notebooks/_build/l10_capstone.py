@@ -150,13 +150,15 @@ print(urllib.request.urlopen("http://localhost:8002/cgi-bin/index.cgi", timeout=
 
 A short-lived container on the same network, with the same `-e` setting, counting the posts:
 the namespaces, the veth on `l10-net`, the overlay of the *pulled* layers, and the `exec` of the
-command — `$MYSQL_HOST` is expanded inside the container, from its environment:
+command — `$MYSQL_HOST` is expanded inside the container, from its environment. The host's
+steps and PID 1's are listed apart: they happen at the same time (PID 1 mounts its root while
+minidocker wires the veth), and only "go" from the host lets PID 1 exec the command:
 """)
     L.code("""
 with minidocker.trace() as t:
     sh(f"minidocker run --rm --network l10-net -e MYSQL_HOST=l10-mysql {image} "
        "sh -c 'wget -qO- http://$MYSQL_HOST:3306/posts.txt | wc -l'")
-explain(t, kinds=("unshare", "pivot_root", "exec"), grep="-t overlay|ip link add", calls=False)""")
+explain(t, kinds=("unshare", "pivot_root", "exec"), grep="-t overlay|ip link add", calls=False, sides=True)""")
     L.teardown(images=("myblog:v1", "localhost:5000/myblog:v1", "registry:2"), networks=("l10-net",),
                extra='sh("rm -rf /tmp/l10-myblog /tmp/l10-mysql /tmp/l10-registry-ctx", show=False)')
     return L
