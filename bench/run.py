@@ -122,6 +122,54 @@ def bench_exec(tmp: str, rounds: int) -> str:
     return table("Exec into a running container", cs, baseline="runc exec")
 
 
+# --- joining a cgroup: cgroup.procs vs tasks ---------------------------------------------
+
+def bench_cgroup_join(tmp: str, rounds: int) -> str:
+    """A fresh process moving itself into a v1 cgroup, the two ways the kernel offers.
+
+    `echo PID > cgroup.procs` moves a thread group and takes the global
+    cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period;
+    `echo 0 > tasks` moves only the calling thread and skips that lock. Each
+    round waits 0.2 s first, so the kernel's rcu_sync is idle again (as it is
+    between two `docker run`s); the join is timed inside the child.
+    """
+    from minidocker.kernel.cgroups import detect
+    if detect.version() != 1:
+        return "### Joining a cgroup\n\nnot run: this machine has cgroup v2 (only v1 has `tasks`)\n"
+    mounts = detect.v1_mounts()
+    hier = [h for h in ("cpu", "memory", "pids") if h in mounts]
+    dirs = [os.path.join(mounts[h], f"mdkbench-join-{os.getpid()}") for h in hier]
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+    code = ("import os,sys,time\nt=time.perf_counter()\nfor d in sys.argv[2:]:\n"
+            " f=os.open(os.path.join(d, 'tasks' if sys.argv[1]=='tasks' else 'cgroup.procs'), os.O_WRONLY)\n"
+            " os.write(f, b'0' if sys.argv[1]=='tasks' else str(os.getpid()).encode()); os.close(f)\n"
+            "print((time.perf_counter()-t)*1000)")
+    samples = {"procs": [], "tasks": []}
+    try:
+        for _ in range(rounds):
+            for how in ("procs", "tasks"):
+                time.sleep(0.2)
+                out = subprocess.run([sys.executable, "-S", "-c", code, how, *dirs], capture_output=True,
+                                     text=True, check=True).stdout
+                samples[how].append(float(out))
+    finally:
+        for d in dirs:
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    rows = [f"| `echo $PID > cgroup.procs` (runc, docker) | {med['procs']:.2f} | {min(samples['procs']):.2f} | "
+            f"{max(samples['procs']):.2f} | {len(samples['procs'])} | 1.00 |",
+            f"| `echo 0 > tasks` (minidocker's stage) | {med['tasks']:.2f} | {min(samples['tasks']):.2f} | "
+            f"{max(samples['tasks']):.2f} | {len(samples['tasks'])} | {med['tasks'] / med['procs']:.2f} |"]
+    return (f"### Joining a v1 cgroup in {len(dirs)} hierarchies (first write after an idle 0.2 s)\n\n"
+            "| how | median (ms) | min | max | n | ratio |\n|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+
+
 # --- overlay mount depth ------------------------------------------------------------
 
 def bench_overlay(tmp: str, rounds: int) -> str:
@@ -403,82 +451,183 @@ def _make_tarball(path: str, mb: int) -> None:
 def bench_extract(tmp: str, rounds: int, mb: int = 200) -> str:
     tarball = os.path.join(tmp, "layer.tar")
     _make_tarball(tarball, mb)
-    dest = os.path.join(tmp, "x")
     code = ("import sys; from minidocker.image import tarsafe;"
             "f=open(sys.argv[1],'rb'); tarsafe.extract_layer(f, sys.argv[2])")
+    n = {"i": 0}
 
-    def fresh():
-        shutil.rmtree(dest, ignore_errors=True)
-        os.makedirs(dest)
+    def fresh() -> str:
+        # A new directory every run; the trees are deleted only after the last run.
+        # Deleting 25,700 files right before a run would time ext4 as much as the
+        # extractor: on a journal-less ext4 (this VM's), creating a file scans past
+        # every inode freed in the last minutes (the kernel's recently_deleted()),
+        # which made the very same `tar -x` vary from 2 to 10 s.
+        n["i"] += 1
+        d = os.path.join(tmp, f"x{n['i']}")
+        os.makedirs(d)
+        return d
 
     def gnu():
-        fresh()
-        sh(["tar", "-xpf", tarball, "--xattrs", "--numeric-owner", "-C", dest])
+        sh(["tar", "-xpf", tarball, "--xattrs", "--numeric-owner", "-C", fresh()])
 
     def ours():
-        fresh()
-        sh([sys.executable, "-c", code, tarball, dest], cwd=REPO)
+        sh([sys.executable, "-c", code, tarball, fresh()], cwd=REPO)
 
     cs = [Contender("GNU tar -x", gnu), Contender("minidocker tarsafe.extract_layer", ours)]
-    rounds = max(3, rounds // 3)
-    measure(cs, rounds)
-    shutil.rmtree(dest, ignore_errors=True)
+    measure(cs, max(4, rounds // 2))
+    # The trees (~2 GB) stay until main() removes `tmp` after the last bench: deleting
+    # them now would slow every file the next benches create, for minutes (see fresh()).
     return table(f"Layer extraction of a {mb} MB tarball ({mb * 128 + mb // 2} files)", cs, baseline="GNU tar -x")
 
 
 # --- push / pull vs skopeo -----------------------------------------------------------
 
+def _image_with_fresh_layers(store, tag: str, layers: int, mb: float) -> None:
+    """An image of `layers` new random layers (mb MB each plus 20 small files, gzip)
+    written straight into the store: bytes no registry has seen, so nobody can mount them."""
+    import gzip
+    import io
+    import tarfile
+    descs = []
+    for i in range(layers):
+        data = os.urandom(int(mb * (1 << 20)))
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            ti = tarfile.TarInfo(f"l{i}/data")
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+            for j in range(20):
+                ti = tarfile.TarInfo(f"l{i}/small{j}")
+                ti.size = 4096
+                t.addfile(ti, io.BytesIO(data[j * 4096:(j + 1) * 4096]))
+        descs.append(store.add_layer(gzip.compress(buf.getvalue(), compresslevel=1)))
+    config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+              "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "rootfs": {"type": "layers", "diff_ids": [d.diff_id for d in descs]}}
+    store.add_image(config, descs, tags=[tag])
+
+
+def _push_pair(store, host: str, name: str, need: int, layers: int, mb: float) -> list[Contender]:
+    """skopeo and minidocker each pushing a never-seen image per run (both must upload)."""
+    n = {"sk": 0, "md": 0}
+    for k in range(need):
+        _image_with_fresh_layers(store, f"{name}-sk{k}:1", layers, mb)
+        _image_with_fresh_layers(store, f"{host}/bench/{name}-md{k}:1", layers, mb)
+
+    def skopeo_push():
+        k = n["sk"] = n["sk"] + 1
+        sh(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{_store_layout()}:{name}-sk{k - 1}:1",
+            f"docker://{host}/bench/{name}-sk{k - 1}:1"])
+
+    def md_push():
+        k = n["md"] = n["md"] + 1
+        sh(MD + ["push", f"{host}/bench/{name}-md{k - 1}:1"])
+
+    return [Contender("skopeo copy (push)", skopeo_push), Contender("minidocker push", md_push)]
+
+
+def _pull_trio(tmp: str, host: str, ref: str) -> list[Contender]:
+    """Pull `ref` into fresh directories (nothing is deleted inside a timed run)."""
+    n = {"sk": 0, "um": 0, "md": 0}
+
+    def fresh(kind: str) -> str:
+        n[kind] += 1
+        return os.path.join(tmp, f"pull-{kind}-{n[kind]}")
+
+    def skopeo_pull():
+        sh(["skopeo", "copy", "--src-tls-verify=false", f"docker://{host}/{ref}", f"oci:{fresh('sk')}:x"])
+
+    def skopeo_umoci():
+        d = fresh("um")
+        sh(["skopeo", "copy", "--src-tls-verify=false", f"docker://{host}/{ref}", f"oci:{d}:x"])
+        sh(["umoci", "unpack", "--image", f"{d}:x", d + "-bundle"])
+
+    def md_pull():
+        sh(MD + ["pull", f"{host}/{ref}"], env={**os.environ, "MINIDOCKER_ROOT": fresh("md")})
+
+    return [Contender("skopeo copy (pull)", skopeo_pull),
+            Contender("skopeo copy + umoci unpack (pull)", skopeo_umoci),
+            Contender("minidocker pull", md_pull)]
+
+
+def _ratio_note(cs: list[Contender], ours: str, peer: str) -> str:
+    a = next((c for c in cs if c.name == ours and c.samples), None)
+    b = next((c for c in cs if c.name == peer and c.samples), None)
+    if not (a and b):
+        return ""
+    return (f"Equal work (download, verify and unpack): {ours} / {peer} = "
+            f"{statistics.median(a.samples) / statistics.median(b.samples):.2f}.\n")
+
+
 def bench_registry(tmp: str, rounds: int) -> str:
+    """Push and pull against Debian's registry:2 on 127.0.0.1, skopeo (+ umoci) alongside."""
+    import io
     sys.path.insert(0, REPO)
+    from minidocker.image import transfer
+    from minidocker.image.store import Store
     from tests.registry_server import RegistryServer
+    rounds = max(3, rounds // 2)
+    need = rounds + 1                 # one image per timed run, plus the warm-up run
+    store = Store()
     out = []
     with RegistryServer() as reg:
         host = reg.host
-        # a 50 MB single-layer image, built offline
-        ctx = os.path.join(tmp, "ctx50")
-        os.makedirs(ctx, exist_ok=True)
-        with open(os.path.join(ctx, "blob"), "wb") as f:
-            f.write(os.urandom(50 << 20))
-        with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-            f.write("FROM scratch\nCOPY blob /blob\n")
-        sh(MD + ["build", "-t", "bench50:1", ctx])
-        layout = os.path.join(tmp, "oci")
-        n = {"i": 0}
 
-        def md_push():
-            n["i"] += 1
-            ref = f"{host}/bench/md{n['i']}:1"
-            sh(MD + ["tag", "bench50:1", ref])
-            sh(MD + ["push", ref])
-
-        def skopeo_push():
-            n["i"] += 1
-            sh(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{_store_layout()}:bench50:1",
-                f"docker://{host}/bench/sk{n['i']}:1"])
-
-        cs = [Contender("skopeo copy (push)", skopeo_push), Contender("minidocker push", md_push)]
-        measure(cs, max(3, rounds // 2))
-        out.append(table("Push a 50 MB single-layer image to a local registry:2 (fresh repository each time)",
+        # 1. push, equal work: a fresh random layer every run, so neither tool can mount
+        cs = _push_pair(store, host, "up50", need, 1, 50)
+        measure(cs, rounds)
+        out.append(table("Push a 50 MB single-layer image, both upload (a never-seen layer each run)",
                          cs, baseline="skopeo copy (push)"))
-        out.append("Note: to a fresh repository skopeo mounts the blob it already pushed elsewhere in the "
-                   "same registry (a cross-repository mount: no upload); minidocker uploads the 50 MB each time.\n")
 
+        # 2. push to a fresh repository of a registry that has the blob elsewhere: both may mount
+        _image_with_fresh_layers(store, "bench50:1", 1, 50)
+        sh(MD + ["tag", "bench50:1", f"{host}/bench/base:1"])
+        sh(MD + ["push", f"{host}/bench/base:1"])     # now our store knows where the blob lives
+        sh(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{_store_layout()}:bench50:1",
+            f"docker://{host}/bench/base-sk:1"])       # ... and skopeo's blob-info cache too
+        for k in range(need):
+            store.tag("bench50:1", f"{host}/bench/mnt-md{k}:1")
+            store.tag("bench50:1", f"{host}/bench/mnt-ip{k}:1")
+        n = {"sk": 0, "md": 0, "ip": 0}
+
+        def nxt(kind: str) -> int:
+            n[kind] += 1
+            return n[kind] - 1
+
+        cs = [Contender("skopeo copy (push)", lambda: sh(
+                  ["skopeo", "copy", "--dest-tls-verify=false", f"oci:{_store_layout()}:bench50:1",
+                   f"docker://{host}/bench/mnt-sk{nxt('sk')}:1"])),
+              Contender("minidocker push", lambda: sh(MD + ["push", f"{host}/bench/mnt-md{nxt('md')}:1"])),
+              Contender("transfer.push() in-process (no interpreter start-up)", lambda: transfer.push(
+                  f"{host}/bench/mnt-ip{nxt('ip')}:1", store=store, out=io.StringIO()))]
+        measure(cs, rounds)
+        out.append(table("Push a 50 MB single-layer image to a fresh repository, both may mount "
+                         "(cross-repository mount: the registry has the blob in another repository)",
+                         cs, baseline="skopeo copy (push)"))
+        out.append("Note: both tools now send two mount requests and a manifest, no layer bytes; the "
+                   "in-process row is that work alone, the rest of `minidocker push` is the Python "
+                   "interpreter and imports (http.client, json) starting up, where skopeo is one Go binary.\n")
+
+        # 3. push 20 layers, equal work
+        cs = _push_pair(store, host, "up20x", need, 20, 2.5)
+        measure(cs, rounds)
+        out.append(table("Push a 20-layer image (20 x 2.5 MB), both upload (never-seen layers each run)",
+                         cs, baseline="skopeo copy (push)"))
+
+        # 4. and 5. pull: plain skopeo stores the blobs only; + umoci unpack does our whole job
+        _image_with_fresh_layers(store, f"{host}/bench/pull20:1", 20, 2.5)
+        sh(MD + ["push", f"{host}/bench/pull20:1"])
         sh(MD + ["tag", "bench50:1", f"{host}/bench/pullme:1"])
         sh(MD + ["push", f"{host}/bench/pullme:1"])
-        pull_root = os.path.join(tmp, "pullroot")
-
-        def md_pull():
-            shutil.rmtree(pull_root, ignore_errors=True)
-            sh(MD + ["pull", f"{host}/bench/pullme:1"], env={**os.environ, "MINIDOCKER_ROOT": pull_root})
-
-        def skopeo_pull():
-            shutil.rmtree(layout, ignore_errors=True)
-            sh(["skopeo", "copy", "--src-tls-verify=false", f"docker://{host}/bench/pullme:1", f"oci:{layout}:x"])
-
-        cs = [Contender("skopeo copy (pull)", skopeo_pull), Contender("minidocker pull", md_pull)]
-        measure(cs, max(3, rounds // 2))
-        out.append(table("Pull a 50 MB single-layer image into an empty store", cs, baseline="skopeo copy (pull)"))
-        shutil.rmtree(pull_root, ignore_errors=True)
+        for title, ref in (("Pull a 50 MB single-layer image into an empty store", "bench/pullme:1"),
+                           ("Pull a 20-layer image (20 x 2.5 MB) into an empty store", "bench/pull20:1")):
+            cs = _pull_trio(tmp, host, ref)
+            measure(cs, rounds)
+            out.append(table(title, cs, baseline="skopeo copy (pull)"))
+            out.append("Note: `skopeo copy` only stores the blobs; minidocker also verifies and unpacks "
+                       "every layer. " + _ratio_note(cs, "minidocker pull", "skopeo copy + umoci unpack (pull)"))
+            for d in os.listdir(tmp):
+                if d.startswith("pull-"):
+                    shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
     return "\n".join(out)
 
 
@@ -595,7 +744,7 @@ def bench_notebooks(tmp: str, rounds: int) -> str:
 
 BENCHES = {"start": bench_start, "exec": bench_exec, "overlay": bench_overlay, "memory": bench_memory,
            "import": bench_import, "extract": bench_extract, "registry": bench_registry, "build": bench_build,
-           "quota": bench_quota, "notebooks": bench_notebooks}
+           "quota": bench_quota, "notebooks": bench_notebooks, "cgroupjoin": bench_cgroup_join}
 
 
 def main(argv=None) -> int:
