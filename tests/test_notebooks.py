@@ -122,6 +122,7 @@ def test_sanitize_cfg_is_the_patterns():
     ("mnt -> mnt:[4026532530]", "mnt -> mnt:[<new-ns-inode>]"),
     ("mnt -> mnt:[4026531840]", "mnt -> mnt:[4026531840]"),          # the host's: constant, kept
     ("echo 27591 > /sys/fs/cgroup/pids/x/cgroup.procs", "echo <pid> > /sys/fs/cgroup/pids/x/cgroup.procs"),
+    ("echo 0 > /sys/fs/cgroup/cpu/x/tasks", "echo 0 > /sys/fs/cgroup/cpu/x/tasks"),   # 0 is "me", not a pid
     ("nsenter --target 6237 --net", "nsenter --target <pid> --net"),
     ("kill -TERM 9812", "kill -TERM <pid>"),
     ("$ ps -o user,comm -p 23844", "$ ps -o user,comm -p <pid>"),

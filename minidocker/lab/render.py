@@ -89,7 +89,7 @@ NBVAL_PATTERNS: list[tuple[str, str, str]] = [
     ("pid_in_proc", r"/proc/\d+/", "/proc/<pid>/"),
     ("pid_nsenter", r"(nsenter (?:-t|--target)) \d+", r"\1 <pid>"),
     ("pid_netns", r"(netns) \d+", r"\1 <pid>"),
-    ("pid_echo", r"echo \d+ >+ (\S*(?:cgroup\.procs|tasks))", r"echo <pid> > \1"),
+    ("pid_echo", r"echo [1-9]\d* >+ (\S*(?:cgroup\.procs|tasks))", r"echo <pid> > \1"),   # not "echo 0": "me"
     ("ls_inode", r"(?m)^\s*\d{4,}(?= /)", "<inode>"),
     ("pid_tasks", r"((?:tasks|cgroup\.procs)\n)\d+(?=\n|$)", r"\1<pid>"),
     ("pid_kill", r"(kill -[A-Z0-9]+) \d+", r"\1 <pid>"),

@@ -122,10 +122,12 @@ fig = plots_network.plot_topology(topo, title="lesson 9: two networks, five cont
 
 The trace of `run -p`: the veth pair created, one end moved into the container's namespace and
 renamed `eth0`, the address and route set *inside* it (`nsenter -n`), and the DNAT rule added.
+Meanwhile PID 1, inside, brings up its own loopback (`lo` starts DOWN in a new network
+namespace); the two sides run at the same time, so they are listed apart:
 """)
     L.code("""
 with minidocker.trace() as t:
     sh("minidocker run -d --name l09-traced -p 18082:80 busybox httpd -f -p 80", show=False)
-explain(t, kinds=("ip", "iptables"), collapse=0)""")
+explain(t, kinds=("ip", "iptables"), collapse=0, sides=True)""")
     L.teardown(networks=("l09-net",))
     return L
