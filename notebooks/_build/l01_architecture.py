@@ -137,7 +137,7 @@ shutil.rmtree(bundle)""")
 
 Every lesson shows once what minidocker asked the kernel to do. Here: `exec` into the running
 container. The new process joins the container's cgroups (`echo 0 > tasks`: "0" means "me";
-why not the usual `echo PID > cgroup.procs` is in lesson 7's notes and `docs/cgroups.md`) and
+why not the usual `echo PID > cgroup.procs` is told in `docs/cgroups.md`) and
 namespaces (`nsenter` is the shell tool for the same `setns(2)` calls), gives up the privileges
 a container process does not get (`no_new_privs`; the full trace also drops capabilities and
 loads a seccomp filter: print `t` to see every step) and runs `hostname`.
