@@ -155,6 +155,14 @@ step_python() {
         LAB_RESTART=1
         changed "project installed in $VENV (pip install -e '${SRC}[lab,test]')"
     fi
+    # the `minidocker` command as `python -I -S` (minidocker/launcher.py: ~4 ms less per call)
+    if "$VENV/bin/python" -c 'import sys; from minidocker.launcher import launcher_text
+sys.exit(open(sys.argv[1]).read() != launcher_text())' "$VENV/bin/minidocker" 2>/dev/null; then
+        ok "$VENV/bin/minidocker (python -I -S launcher)"
+    else
+        "$VENV/bin/python" -m minidocker.launcher "$VENV/bin/minidocker"
+        changed "$VENV/bin/minidocker: python -I -S launcher"
+    fi
     # `sudo minidocker ...` and root shells find the CLI here
     if [ "$(readlink /usr/local/bin/minidocker 2>/dev/null)" = "$VENV/bin/minidocker" ]; then
         ok "/usr/local/bin/minidocker"
