@@ -24,7 +24,7 @@ import os
 import sys
 import time
 
-__all__ = ["Step", "Trace", "step", "trace", "enable_explain"]
+__all__ = ["Step", "Trace", "step", "trace", "enable_explain", "active"]
 
 _ENV = "MINIDOCKER_TRACE_FILE"   # lets a child process (exec'd python) keep tracing
 _sinks: list[int] = []           # fds we append JSON lines to
@@ -76,6 +76,12 @@ def step(kind: str, call: str, shell: str = "") -> None:
                 os.write(fd, line)
             except OSError:
                 pass
+
+
+def active() -> bool:
+    """Is anybody recording (a trace() or --explain)? Lets a hot loop skip
+    building step strings nobody will read (layer extraction: one per file)."""
+    return bool(_sinks) or _echo
 
 
 def enable_explain(on: bool = True) -> None:

@@ -258,15 +258,22 @@ class Store:
         return self.unpack(digest, media_type=media_type)
 
     def unpack(self, blob_digest: str, diff_id: str | None = None,
-               media_type: str | None = None) -> LayerDesc:
+               media_type: str | None = None, stream: BinaryIO | None = None,
+               commit=None) -> LayerDesc:
         """Unpack a stored layer blob into layers/<diff_id>/ unless it already is.
 
         The blob is read through a digest verifier, decompressed, hashed again
         (that hash is the diff_id) and extracted by tarsafe.extract_layer into a
         temp dir that is renamed into place only when every check passed.
+
+        `stream` and `commit` are for pull, which unpacks while it downloads:
+        the blob is read from `stream` (it needs drain()) instead of blobs/, and
+        commit() is called once the stream is read to its end, before anything
+        becomes visible: it must verify the blob's digest and store the blob
+        (or raise, and nothing stays).
         """
         blob_size = self.layout.blob_size(blob_digest) if self.layout.has_blob(blob_digest) else 0
-        if diff_id and os.path.isdir(self.layer_dir(diff_id)):
+        if diff_id and stream is None and os.path.isdir(self.layer_dir(diff_id)):
             meta = self._layer_meta(diff_id)
             return LayerDesc(blob_digest, blob_size, diff_id, media_type or meta.get("mediaType", L.OCI_LAYER),
                              meta.get("size", 0))
@@ -276,7 +283,7 @@ class Store:
         tmp = tempfile.mkdtemp(dir=self.layers_dir, prefix=".tmp-")
         os.chmod(tmp, 0o755)
         try:
-            blob = self.layout.open_blob(blob_digest, f"layer blob {blob_digest}")
+            blob = stream if stream is not None else self.layout.open_blob(blob_digest, f"layer blob {blob_digest}")
             buffered = io.BufferedReader(blob, 1 << 20)
             gz = buffered.peek(2)[:2] == b"\x1f\x8b"
             from . import tarsafe     # only when a layer is added: `run` never needs it
@@ -286,6 +293,8 @@ class Store:
             res = tarsafe.extract_layer(hashed, tmp, whiteouts="overlay")
             hashed.drain()
             blob.drain()
+            if commit is not None:
+                commit()
             got = "sha256:" + hashed.h.hexdigest()
             if diff_id and got != diff_id:
                 raise ImageError(f"layer {blob_digest} unpacks to diff_id {got}, but the image config says {diff_id}",

@@ -2,9 +2,10 @@
 
 Map of this file:
   client_for(host)      a registry.Registry with the saved login (auth.py)
-  pull(ref)             manifest (index -> this platform) -> config -> layers in parallel
-                        -> unpack bottom to top -> register in the store
-  push(ref)             for each blob: HEAD, upload if missing; then PUT the manifest
+  pull(ref)             manifest (index -> this platform) -> config -> layers in parallel,
+                        each unpacked while it downloads (_download_layer, _Pipe) -> register
+  push(ref)             for each blob: HEAD; if missing, mount it from another repository of
+                        the same registry that has it (blobsources.py), else upload; PUT the manifest
   Progress              docker's per-layer status lines ("a1b2c3d4e5f6: Pull complete")
 
 Pull, as `curl` would do it (see registry.py for the auth dance):
@@ -12,25 +13,32 @@ Pull, as `curl` would do it (see registry.py for the auth dance):
   GET /v2/<name>/manifests/<digest of the linux/amd64 entry>   (when it was an index)
   GET /v2/<name>/blobs/<config digest>, then each layer blob not already here
 Every blob is hashed while it streams and renamed into blobs/sha256/ only
-when the hash is right; unpacking checks the diff_id the config promised.
+when the hash is right; a layer is unpacked from the same stream into a
+private temp dir that becomes layers/<diff_id>/ only after both the blob
+digest and the diff_id the config promised are checked.
 
 Push is the same in reverse; a blob the registry already has (HEAD -> 200)
-is not sent again, so a second push of the same image uploads nothing.
+is not sent again, so a second push of the same image uploads nothing; and a
+blob it has in another repository is mounted (POST ...?mount=&from=), not sent.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
+import io
 import json
 import os
+import queue
 import sys
 import threading
-from dataclasses import dataclass, field
-from typing import TextIO
+
+TYPE_CHECKING = False   # importing typing costs ~2 ms of every push and pull; type checkers read this
+if TYPE_CHECKING:
+    from typing import TextIO
 
 from .. import params
+from ..plaindata import dataclass, field     # not dataclasses (~8 ms of import, see plaindata)
 from ..errors import ImageError, NotFound, RegistryError
-from . import auth, reference
+from . import auth, blobsources, reference
 from .registry import MANIFEST_TYPES, Registry, check_digest, select_platform
 
 __all__ = ["client_for", "pull", "push", "PullResult", "PushResult", "Progress"]
@@ -143,6 +151,7 @@ def pull(text: str, store=None, out: TextIO | None = None, platform: dict | None
     layout.put_blob(m.raw, m.digest)
     img = store.register(m.digest, names, media_type=m.media_type)
     result.image_id = img.id
+    blobsources.remember(store, reg.name, repo, [cfg_desc["digest"]] + [x["digest"] for x in layers])
     out.write(f"Digest: {top.digest}\nStatus: Downloaded newer image for {ref.familiar()}\n{ref}\n")
     out.flush()
     return result
@@ -159,32 +168,62 @@ def _pull_blobs(reg, repo: str, cfg_desc: dict, layers: list[dict], store, layou
                             f"{len(diff_ids)} diff_ids: refusing this image")
     progress = Progress(out)
     result = PullResult("", "")
-    todo = []
+    todo, seen = [], set()
     for desc, diff_id in zip(layers, diff_ids):
         short = desc["digest"][7:19]
         if os.path.isdir(store.layer_dir(diff_id)) or layout.has_blob(desc["digest"]):
             progress.set(short, "Already exists")
             result.skipped.append(desc["digest"])
-        else:
+        elif desc["digest"] not in seen:      # an image may list the same layer twice
+            seen.add(desc["digest"])
             progress.set(short, "Pulling fs layer")
-            todo.append(desc)
-    with cf.ThreadPoolExecutor(max_workers=params.PULL_PARALLEL) as pool:
-        futures = {pool.submit(_download_layer, reg, repo, d, layout, progress): d for d in todo}
-        try:
-            for fut in cf.as_completed(futures):
-                fut.result()
-                result.downloaded.append(futures[fut]["digest"])
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-    for desc, diff_id in zip(layers, diff_ids):   # bottom to top, as docker extracts
-        short = desc["digest"][7:19]
-        if desc["digest"] in result.downloaded:
-            progress.set(short, "Extracting")
-            store.unpack(desc["digest"], diff_id, desc.get("mediaType"))
-            progress.set(short, "Pull complete")
+            todo.append((desc, diff_id))
+    # Each worker downloads one layer and unpacks it as the bytes arrive (layers
+    # are independent directories, so their order does not matter until the
+    # image is mounted); PULL_PARALLEL of them at a time, like docker.
+    def one(item):
+        _download_layer(reg, repo, item[0], item[1], store, progress)
+        with lock:
+            result.downloaded.append(item[0]["digest"])
+
+    lock = threading.Lock()
+    _parallel(one, todo, params.PULL_PARALLEL)
+    result.downloaded.sort(key=[d["digest"] for d, _ in todo].index)   # manifest order, bottom first
     return result
+
+
+def _parallel(fn, items: list, workers: int) -> None:
+    """Call fn(item) for every item, `workers` threads at a time; raise the first error
+    once every thread has stopped (no new item starts after an error).
+
+    A few lines instead of concurrent.futures, whose import (it pulls in logging)
+    would cost every push and pull ~15 ms of start-up.
+    """
+    todo, errors, lock = iter(items), [], threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                item = next(todo, _DONE) if not errors else _DONE
+            if item is _DONE:
+                return
+            try:
+                fn(item)
+            except BaseException as e:
+                with lock:
+                    errors.append(e)
+                return
+
+    threads = [threading.Thread(target=worker, name="md-transfer") for _ in range(min(workers, len(items)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+_DONE = object()
 
 
 def _forget(store, layout, blobs: list[str], layers_before: set[str]) -> None:
@@ -242,12 +281,131 @@ def _fetch_into_store(reg, repo, digest, layout, progress=None, short=""):
             os.unlink(tmp)
 
 
-def _download_layer(reg, repo, desc, layout, progress):
-    short = desc["digest"][7:19]
+def _download_layer(reg, repo, desc, diff_id, store, progress):
+    """GET one layer blob and unpack it while it streams in: `curl | tee blob | tar -x`.
+
+    The bytes are untrusted until the whole blob hashed to its digest, so they
+    go only to a temp blob file and the private temp dir store.unpack extracts
+    into; commit() (called by store.unpack after the last byte, before it
+    renames the layer dir into place) verifies the digest and only then
+    renames the blob into blobs/sha256/. A registry that lies is refused and
+    both temp copies are removed: nothing becomes visible.
+    """
+    digest, short = desc["digest"], desc["digest"][7:19]
+    final = store.layout.blob_path(digest)
+    tmp = os.path.join(os.path.dirname(final), f".tmp-pull-{short}-{os.getpid()}-{threading.get_ident()}")
     progress.set(short, "Waiting")
-    _fetch_into_store(reg, repo, desc["digest"], layout, progress, short)
-    progress.set(short, "Verifying Checksum")
-    progress.set(short, "Download complete")
+    size = desc.get("size") if isinstance(desc.get("size"), int) else None
+    blob = reg.open_blob(repo, digest, tmp, size=size,
+                         progress=lambda done, total: progress.bar(short, "Downloading", done, total))
+    # a second thread pays off for big layers; a small one is in before a thread would help
+    pipe = _Pipe(blob, threaded=size is None or size >= _PIPE_MIN)
+
+    def commit():
+        pipe.stop()
+        progress.set(short, "Verifying Checksum")
+        blob.verify()
+        blob.close()
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, final)
+        progress.set(short, "Download complete")
+
+    try:
+        store.unpack(digest, diff_id, desc.get("mediaType"), stream=pipe, commit=commit)
+    except BaseException as exc:
+        pipe.stop()
+        if isinstance(exc, ImageError) and not blob.verified:
+            # The content was refused (not a tar, a broken gzip...) before we knew
+            # whether these are the right bytes; a wrong digest is the better
+            # explanation, so read the rest (at most the manifest's size) and check.
+            try:
+                blob.verify()
+            except RegistryError as e:
+                raise e from None
+            except Exception:
+                pass
+        raise
+    finally:
+        blob.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    progress.set(short, "Pull complete")
+
+
+_PIPE_MIN = 4 << 20       # layers from this size on are read ahead by a second thread
+
+
+class _Pipe(io.RawIOBase):
+    """Read `src` in a second thread, a few MB ahead of whoever reads the pipe.
+
+    Like `curl URL | tar -x` in a shell: while this thread waits for the
+    network, hashes the compressed bytes and writes the blob file, the reader
+    decompresses and writes the layer's files. Both halves spend their time in
+    C code that releases the GIL (socket reads, hashlib, zlib, write(2)), so
+    on two cores they really run at the same time. (64 kB chunks: small
+    enough for malloc to recycle, see tarsafe._COPY_CHUNK.)
+    """
+
+    def __init__(self, src, chunk: int = 64 << 10, depth: int = 64, threaded: bool = True):
+        self._src, self._chunk = src, chunk
+        self._q: queue.Queue = queue.Queue(depth)     # up to depth * chunk = 4 MB ahead
+        self._stop = threading.Event()
+        self._buf = memoryview(b"")
+        self._eof = False
+        self._thread = None
+        if threaded:          # else: a plain pass-through, read in the caller's thread
+            self._thread = threading.Thread(target=self._run, name="md-pull-pipe", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                b = bytearray(self._chunk)
+                n = self._src.readinto(b)
+                self._put(memoryview(b)[:n] if n else None)
+                if not n:
+                    return
+        except BaseException as e:       # handed to the reader, raised there
+            self._put(e)
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():  # never block forever on a reader that went away
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        if self._thread is None:
+            return self._src.readinto(b)
+        if not self._buf:
+            if self._eof:
+                return 0
+            item = self._q.get()
+            if item is None or isinstance(item, BaseException):
+                self._eof = True
+                if item is not None:
+                    raise item
+                return 0
+            self._buf = item
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    def stop(self) -> None:
+        """Stop the reading thread and wait for it: after this, `src` is the caller's again."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 # --- push --------------------------------------------------------------------
@@ -258,6 +416,7 @@ class PushResult:
     size: int
     uploaded: list[str] = field(default_factory=list)     # blob digests sent
     existed: list[str] = field(default_factory=list)      # blob digests the registry had
+    mounted: list[str] = field(default_factory=list)      # blob digests mounted from another repository
 
 
 def push(text: str, store=None, out: TextIO | None = None, client: Registry | None = None,
@@ -287,34 +446,52 @@ def push(text: str, store=None, out: TextIO | None = None, client: Registry | No
     progress = Progress(out)
     result = PushResult("", len(raw))
     lock = threading.Lock()
+    known = blobsources.sources(store, reg.name)
+    config = manifest["config"]
 
-    def one(desc, is_layer=True):
-        digest, short = desc["digest"], desc["digest"][7:19]
+    def one(desc):
+        digest, short, is_layer = desc["digest"], desc["digest"][7:19], desc is not config
         if is_layer:
             progress.set(short, "Preparing")
-        if reg.blob_exists(repo, digest, scope=f"repository:{repo}:pull,push"):
+        repos = known.get(digest, [])
+        others = [r for r in repos if r != repo]
+        # HEAD first unless we know another repository to mount from and have not
+        # pushed it here before (then the mount request alone answers both questions)
+        if (not others or repo in repos) and \
+                reg.blob_exists(repo, digest, scope=f"repository:{repo}:pull,push"):
             if is_layer:
                 progress.set(short, "Layer already exists")
             with lock:
                 result.existed.append(digest)
             return
+        location = None
+        if others:
+            # Docker's trick: this registry has the blob in another repository (we
+            # pushed it there or pulled it from there): ask it to mount, not upload.
+            location = reg.mount_blob(repo, digest, others[0])
+            if location is None:            # 201: mounted, nothing to upload
+                if is_layer:
+                    progress.set(short, f"Mounted from {others[0]}")
+                with lock:
+                    result.mounted.append(digest)
+                return
         cb = (lambda done, total: progress.bar(short, "Pushing ", done, total)) if is_layer else None
-        reg.upload_blob(repo, digest, layout.blob_path(digest), chunk=chunk, progress=cb)
+        reg.upload_blob(repo, digest, layout.blob_path(digest), chunk=chunk, progress=cb,
+                        location=location)   # 202: the refused mount opened an upload: use it
         if is_layer:
             progress.set(short, "Pushed")
         with lock:
             result.uploaded.append(digest)
 
-    # docker lists layers top first
-    with cf.ThreadPoolExecutor(max_workers=params.PUSH_PARALLEL) as pool:
-        for f in [pool.submit(one, d) for d in reversed(blobs)]:
-            f.result()
-    one(manifest["config"], is_layer=False)
+    # layers top first (docker's listing order), the config with them; the manifest last,
+    # once the registry has every blob it names
+    _parallel(one, list(reversed(blobs)) + [config], params.PUSH_PARALLEL)
     digest = reg.put_manifest(repo, tag, raw, media_type)
     if digest != img.manifest_digest:
         raise RegistryError(f"{reg.name}: the registry stored the manifest as {digest}, "
                             f"but it is {img.manifest_digest}")
     result.digest = digest
+    blobsources.remember(store, reg.name, repo, [d["digest"] for d in blobs + [manifest["config"]]])
     out.write(f"{tag}: digest: {digest} size: {len(raw)}\n")
     out.flush()
     return result
