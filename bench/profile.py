@@ -35,6 +35,13 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
+#: how the `minidocker` command starts Python (minidocker/launcher.py): -I -S, sys.path set by hand
+PY_FAST = [PY, "-I", "-S"]
+
+
+def _fast_env(env: dict) -> dict:
+    from minidocker.launcher import launcher_paths
+    return {**env, "MDK_PROFILE_PATH": json.dumps(launcher_paths())}
 
 # Runs the CLI as `python -m minidocker ARGS` does (through cli.entry(), which may end
 # with os._exit), noting time.monotonic() (one clock for every process on the machine,
@@ -47,21 +54,27 @@ PY = sys.executable
 DRIVER = r"""
 import sys, time, os, json
 t_main = time.monotonic()
+sys.path[:0] = json.loads(os.environ.get("MDK_PROFILE_PATH", "[]"))   # -I -S: as the launcher does
 me, marks_file, pyi_out = os.getpid(), sys.argv[1], sys.argv[2]
 prof = None
 if pyi_out != "-":
     from pyinstrument import Profiler
     prof = Profiler(interval=0.0002)
     prof.start()
-import argparse
-_parse, marks = argparse.ArgumentParser.parse_args, {}
-def _timed(self, *a, **k):
-    r = _parse(self, *a, **k)
-    marks["parsed"] = time.monotonic()      # the outermost parser returns last
-    return r
-argparse.ArgumentParser.parse_args = _timed
-import minidocker.cli as cli
+marks = {}
+import minidocker.cli as cli                # (argparse comes with it: counted as an import)
 t_imported = time.monotonic()
+_build = cli.build_parser
+def _build_timed(*a, **k):                  # note when the parser has parsed, without importing
+    parser = _build(*a, **k)                # argparse ahead of minidocker.cli
+    parse = parser.parse_args
+    def parse_timed(*pa, **pk):
+        r = parse(*pa, **pk)
+        marks["parsed"] = time.monotonic()
+        return r
+    parser.parse_args = parse_timed
+    return parser
+cli.build_parser = _build_timed
 _main = cli.main
 def main(argv=None):
     try:
@@ -84,7 +97,8 @@ sys.exit(main())
 """
 
 PHASES = [
-    ("interpreter start-up", "python itself, before the first line of ours runs"),
+    ("interpreter start-up", "python itself (`python -I -S`, as the `minidocker` command starts it), "
+                             "before the first line of ours runs"),
     ("imports", "`import minidocker.cli` and what it pulls in"),
     ("argument parsing", "building the parser (imports the verb's command module) and parsing"),
     ("work before fork", "from parsed arguments to the first trace step of another process"),
@@ -148,9 +162,9 @@ def time_phases(argv: list[str], runs: int, workdir: str) -> list[dict[str, floa
         trace_file = os.path.join(workdir, f"trace-{i}.jsonl")
         marks_file = os.path.join(workdir, f"marks-{i}.json")
         open(trace_file, "w").close()           # trace.py only appends to a file that exists
-        env = {**os.environ, "MINIDOCKER_TRACE_FILE": trace_file}
+        env = _fast_env({**os.environ, "MINIDOCKER_TRACE_FILE": trace_file})
         launch = time.monotonic()
-        p = subprocess.run([PY, "-c", DRIVER, marks_file, "-", *argv], env=env, cwd=REPO,
+        p = subprocess.run([*PY_FAST, "-c", DRIVER, marks_file, "-", *argv], env=env, cwd=REPO,
                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
         exit_ = time.monotonic()
         if p.returncode != 0:
@@ -271,7 +285,8 @@ def _pyspy() -> str | None:
 
 # --- main ---------------------------------------------------------------------------
 
-MD = [PY, "-m", "minidocker"]
+_LAUNCHER = os.path.join(os.path.dirname(PY), "minidocker")      # the command as users type it
+MD = [_LAUNCHER] if os.access(_LAUNCHER, os.X_OK) else [PY, "-m", "minidocker"]
 
 
 def _ms(x: float) -> str:
@@ -305,15 +320,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"profile: phases of {key}", file=sys.stderr)
             report["phases"][key] = time_phases(args, a.runs, tmp)
             print(f"profile: importtime of {key}", file=sys.stderr)
-            p = subprocess.run([PY, "-X", "importtime", "-m", "minidocker", *args], capture_output=True,
-                               text=True, cwd=REPO)
+            p = subprocess.run([*PY_FAST, "-X", "importtime", "-c", "from minidocker.cli import entry; entry()",
+                                *args], capture_output=True, text=True, cwd=REPO, env=_fast_env(
+                                    {**os.environ, "PYTHONPATH": ""}))
             with open(os.path.join(raw, f"importtime-{key}.txt"), "w") as f:
                 f.write(p.stderr)
             report["imports"][key] = parse_importtime(p.stderr)
             print(f"profile: pyinstrument of {key}", file=sys.stderr)
             txt = os.path.join(raw, f"pyinstrument-{key}.txt")
-            p = subprocess.run([PY, "-c", DRIVER, os.path.join(tmp, "pyi-marks.json"), txt, *args],
-                               capture_output=True, text=True, cwd=REPO)
+            p = subprocess.run([*PY_FAST, "-c", DRIVER, os.path.join(tmp, "pyi-marks.json"), txt, *args],
+                               capture_output=True, text=True, cwd=REPO, env=_fast_env(dict(os.environ)))
             tree = open(txt).read() if os.path.exists(txt) else ""
             report["pyinstrument"][key] = tree.strip() or f"(pyinstrument wrote nothing: {p.stderr.strip()[-300:]})"
             spy = _pyspy()

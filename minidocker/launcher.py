@@ -30,14 +30,18 @@ entry()
 """
 
 
-def launcher_text(python: str | None = None) -> str:
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [package_parent]
+def launcher_paths() -> list[str]:
+    """What the launcher puts on sys.path: the package's parent, then site-packages."""
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
     for key in ("purelib", "platlib"):
         p = sysconfig.get_paths()[key]
         if p not in paths:
             paths.append(p)
-    return TEMPLATE.format(python=python or sys.executable, paths=paths)
+    return paths
+
+
+def launcher_text(python: str | None = None) -> str:
+    return TEMPLATE.format(python=python or sys.executable, paths=launcher_paths())
 
 
 def write(path: str, python: str | None = None) -> None:
