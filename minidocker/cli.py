@@ -124,6 +124,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    if argv in (["--version"], ["-v"]):     # without building ~70 sub-parsers first
+        print(f"minidocker version {__version__}")
+        return 0
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.version:
