@@ -32,12 +32,16 @@ class _Formatter(argparse.HelpFormatter):
     on every add_argument: ~1.5 ms of `minidocker run`'s start-up.
     """
 
+    _width: int | None = None       # asked once: argparse makes a formatter per add_argument
+
     def __init__(self, prog, **kw):
         if kw.get("width") is None:
-            try:
-                kw["width"] = os.get_terminal_size(sys.stdout.fileno()).columns - 2
-            except (OSError, ValueError):
-                kw["width"] = int(os.environ.get("COLUMNS", "80")) - 2
+            if _Formatter._width is None:
+                try:
+                    _Formatter._width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+                except (OSError, ValueError):
+                    _Formatter._width = int(os.environ.get("COLUMNS", "80")) - 2
+            kw["width"] = _Formatter._width
         super().__init__(prog, **kw)
 
 
