@@ -25,6 +25,8 @@ help:
 	@echo "make lab    - set up everything and start JupyterLab on notebooks/"
 	@echo "make test   - set up everything and run the whole test suite"
 	@echo "make test-fast - unit + integration tests only (no notebooks, no VM guest)"
+	@echo "make bench  - every speed/memory comparison against runc, crun, podman, skopeo, tar -> bench/results/"
+	@echo "make profile - where 'minidocker run' and 'exec' spend their time -> bench/results/profile.md"
 
 system-deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make: run as root (namespaces and cgroups need it)"; exit 1; fi
