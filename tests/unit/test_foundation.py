@@ -91,3 +91,21 @@ def test_remove_tree_deletes_everything_but_follows_no_symlink(tmp_path):
     assert not victim.exists()
     assert (outside / "keep").read_text() == "precious"
     remove_tree(str(tmp_path / "does-not-exist"))   # no error
+
+
+def test_remove_tree_survives_a_tree_deeper_than_the_recursion_limit(tmp_path):
+    import os
+    import sys
+    from minidocker.runtime.records import remove_tree
+    top = tmp_path / "deep"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(sys.getrecursionlimit() + 500):        # what `mkdir -p a/a/a/...` in a container leaves
+        os.mkdir("a", dir_fd=fd)
+        child = os.open("a", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    (top / "a" / "f").write_text("x")
+    remove_tree(str(top))
+    assert not top.exists()
