@@ -10,6 +10,9 @@ Two rules keep state whole when commands run at once or get killed:
 
 Every file carries {"version": STATE_VERSION}; read_json() refuses files that
 are unreadable or of another version with CorruptState, naming the file.
+
+remove_tree() is how every state directory a container or an image filled
+(a record, a volume, a layer) is deleted: safely, however deep it is.
 """
 from __future__ import annotations
 
@@ -91,3 +94,64 @@ def lock(name: str, timeout: float = params.LOCK_TIMEOUT) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf PATH, without following any symlink the container planted in its upper dir.
+
+    Walks by directory fds, as shutil.rmtree's safe mode does: each directory is
+    opened with O_NOFOLLOW relative to its parent's fd, so a symlink never
+    redirects the walk outside PATH. Unlike rmtree it is a loop, not recursion,
+    and holds at most two fds: a container can leave `mkdir -p a/a/a/...` 5000
+    deep, which makes rmtree (and a recursive walk) fail with RecursionError.
+    It goes down one directory at a time and back up through "..", checking
+    that ".." is still the directory it came from. (Not shutil itself
+    either: importing it costs ~1 ms on every `run --rm`.) Errors are ignored, as with
+    rmtree(ignore_errors=True): what cannot be removed stays, prune retries.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    above: list[tuple[str, int, int]] = []   # per level: (our name, parent's st_dev, st_ino)
+    stuck: set[tuple[int, int]] = set()      # directories we could not empty: do not re-enter
+    try:
+        while True:
+            with os.scandir(fd) as it:
+                entries = list(it)
+            child = None
+            for e in entries:
+                try:
+                    if not e.is_dir(follow_symlinks=False):
+                        os.unlink(e.name, dir_fd=fd)
+                    elif child is None and (os.fstat(fd).st_dev, e.inode()) not in stuck:
+                        child = (e.name, os.open(e.name, flags, dir_fd=fd))
+                except OSError:
+                    pass
+            if child is not None:                        # down one level
+                here = os.fstat(fd)
+                above.append((child[0], here.st_dev, here.st_ino))
+                os.close(fd)
+                fd = child[1]
+                continue
+            if not above:                                # back at PATH: done
+                break
+            name, dev, ino = above.pop()                 # empty here: up one level, remove it
+            me = os.fstat(fd)
+            parent = os.open("..", flags, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            up = os.fstat(fd)
+            if (up.st_dev, up.st_ino) != (dev, ino):
+                return                                   # the tree moved under us: stop here
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError:
+                stuck.add((me.st_dev, me.st_ino))
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)

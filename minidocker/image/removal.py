@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 
 from .. import params, state
@@ -174,7 +173,7 @@ def _remove_layer(store: Store, diff_id: str) -> None:
     os.rename(d, os.path.join(tmp, "x"))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(d + ".json")
-    shutil.rmtree(tmp, ignore_errors=True)
+    state.remove_tree(tmp)
 
 def _disk_usage(store: Store) -> int:
     total = 0
@@ -211,7 +210,7 @@ def clean_leftovers(store: Store, min_age: float = params.IMAGE_LEFTOVER_AGE) ->
     removed = []
     for p in leftovers(store, min_age):
         if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, ignore_errors=True)
+            state.remove_tree(p)
         else:
             with contextlib.suppress(OSError):
                 os.unlink(p)

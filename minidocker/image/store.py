@@ -278,7 +278,6 @@ class Store:
             return LayerDesc(blob_digest, blob_size, diff_id, media_type or meta.get("mediaType", L.OCI_LAYER),
                              meta.get("size", 0))
         os.makedirs(self.layers_dir, exist_ok=True)
-        import shutil
         import tempfile
         tmp = tempfile.mkdtemp(dir=self.layers_dir, prefix=".tmp-")
         os.chmod(tmp, 0o755)
@@ -309,11 +308,11 @@ class Store:
             except OSError:
                 if not os.path.isdir(final):
                     raise
-                shutil.rmtree(tmp)      # someone unpacked the same layer at the same time
+                state.remove_tree(tmp)  # someone unpacked the same layer at the same time
             self._ensure_link(diff_id)
             return LayerDesc(blob_digest, blob_size or self.layout.blob_size(blob_digest), diff_id, mt, res.size)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            state.remove_tree(tmp)
             raise
 
     def short_link(self, diff_id: str) -> str:

@@ -35,7 +35,7 @@ TYPE_CHECKING = False   # importing typing costs ~2 ms of every push and pull; t
 if TYPE_CHECKING:
     from typing import TextIO
 
-from .. import params
+from .. import params, state
 from ..plaindata import dataclass, field     # not dataclasses (~8 ms of import, see plaindata)
 from ..errors import ImageError, NotFound, RegistryError
 from . import auth, blobsources, reference
@@ -228,13 +228,12 @@ _DONE = object()
 
 def _forget(store, layout, blobs: list[str], layers_before: set[str]) -> None:
     """Remove the blobs this pull added, and the layer directories it unpacked."""
-    import shutil
     for digest in blobs:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(layout.blob_path(digest))
     if os.path.isdir(store.layers_dir):
         for name in set(os.listdir(store.layers_dir)) - layers_before:
-            shutil.rmtree(os.path.join(store.layers_dir, name), ignore_errors=True)
+            state.remove_tree(os.path.join(store.layers_dir, name))
 
 
 def _check_manifest(m, host: str, repo: str):

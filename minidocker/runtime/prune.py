@@ -12,9 +12,8 @@ drops them with the namespace when its last process exits.
 from __future__ import annotations
 
 import os
-import shutil
 
-from .. import params
+from .. import params, state
 from ..kernel import mounts
 from . import lifecycle, records
 
@@ -24,13 +23,13 @@ def prune(all_stopped: bool = True) -> dict[str, list[str]]:
     d = records.containers_dir()
     for entry in os.listdir(d) if os.path.isdir(d) else []:
         if entry.startswith((".new-", ".rm-")):
-            shutil.rmtree(os.path.join(d, entry), ignore_errors=True)
+            state.remove_tree(os.path.join(d, entry))
             report["leftovers"].append(f"directory {entry}")
         elif not os.path.exists(os.path.join(d, entry, "config.json")):
-            shutil.rmtree(os.path.join(d, entry), ignore_errors=True)
+            state.remove_tree(os.path.join(d, entry))
             report["leftovers"].append(f"directory {entry}")
     for cid in records.broken_records():      # unreadable state: nothing can use it any more
-        shutil.rmtree(os.path.join(d, cid), ignore_errors=True)
+        state.remove_tree(os.path.join(d, cid))
         report["leftovers"].append(f"corrupt container record {cid}")
     live = set()
     for c in records.list_all():

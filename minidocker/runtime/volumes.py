@@ -66,9 +66,12 @@ def remove(name: str, force: bool = False) -> None:
     if in_use and not force:
         raise Conflict(f"volume {name} is in use by container(s) {', '.join(in_use)}",
                        hint="remove those containers first ('minidocker rm')")
-    step("rm", f"rmdir -r {os.path.join(volumes_dir(), name)}", f"rm -rf {os.path.join(volumes_dir(), name)}")
-    import shutil
-    shutil.rmtree(os.path.join(volumes_dir(), name))
+    path = os.path.join(volumes_dir(), name)
+    step("rm", f"rmdir -r {path}", f"rm -rf {path}")
+    state.remove_tree(path)
+    if os.path.lexists(path):
+        raise Conflict(f"volume {name} could not be removed completely: {path} is not empty",
+                       hint=f"look at what is left (lsattr -R {path}: immutable files?) and remove it by hand")
 
 
 def seed_from(src: str, dst: str) -> None:

@@ -361,3 +361,14 @@ def test_unknown_user_is_a_message_not_a_traceback():
     p = md("run", "--rm", "--network", "none", "-u", "nosuchuser", "busybox", "true")
     assert p.returncode == 125 and "unable to find user nosuchuser" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_rm_removes_a_tree_deeper_than_pythons_recursion_limit(md_root):
+    """`mkdir -p a/a/a/...` 1500 deep inside a container: rm must still delete the record."""
+    p = md("run", "--name", "rt-deep", "--network", "none", "busybox", "sh", "-c",
+           "i=0; while [ $i -lt 1500 ]; do mkdir a && cd a; i=$((i+1)); done; echo ok")
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+    r = md("rm", "rt-deep")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    containers = os.path.join(md_root, "lib", "containers")
+    assert os.listdir(containers) == [], os.listdir(containers)

@@ -77,7 +77,7 @@ def test_trace_records_steps_from_children():
 
 def test_remove_tree_deletes_everything_but_follows_no_symlink(tmp_path):
     import os
-    from minidocker.runtime.records import remove_tree
+    from minidocker.state import remove_tree
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep").write_text("precious")
@@ -96,7 +96,7 @@ def test_remove_tree_deletes_everything_but_follows_no_symlink(tmp_path):
 def test_remove_tree_survives_a_tree_deeper_than_the_recursion_limit(tmp_path):
     import os
     import sys
-    from minidocker.runtime.records import remove_tree
+    from minidocker.state import remove_tree
     top = tmp_path / "deep"
     top.mkdir()
     fd = os.open(top, os.O_RDONLY)
