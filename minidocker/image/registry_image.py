@@ -48,6 +48,7 @@ http:
 DOCKERFILE = """\
 # registry:2, built offline from the host's docker-registry binary (seed 1.5.5)
 FROM busybox
+# rootfs/: /bin/registry, and the libraries `ldd` says it needs, at the same paths
 COPY rootfs/ /
 COPY config.yml /etc/docker/registry/config.yml
 VOLUME ["/var/lib/registry"]

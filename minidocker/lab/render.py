@@ -449,47 +449,17 @@ def in_thread(fn, *args, **kwargs):
 
 # --- lessons 4 and 10: the registry as a container, built offline ----------------
 
-REGISTRY_CONFIG = """version: 0.1
-storage:
-  filesystem:
-    rootdirectory: /var/lib/registry
-  delete:
-    enabled: true
-http:
-  addr: :5000
-"""
+# One definition of the image, in minidocker/image/registry_image.py; the lessons show it.
+from ..image import registry_image as _registry_image  # noqa: E402
 
-REGISTRY_DOCKERFILE = """# registry:2, rebuilt offline from the host's docker-registry binary (Debian package)
-FROM busybox
-# the binary is dynamically linked: its libraries (found with ldd) come along, at the same paths
-COPY libs/ /
-COPY docker-registry /bin/registry
-COPY config.yml /etc/docker/registry/config.yml
-EXPOSE 5000
-VOLUME /var/lib/registry
-CMD ["/bin/registry", "serve", "/etc/docker/registry/config.yml"]
-"""
+REGISTRY_CONFIG = _registry_image.CONFIG
+REGISTRY_DOCKERFILE = _registry_image.DOCKERFILE
 
 
-def registry_context(ctx: str, binary: str = "/usr/bin/docker-registry") -> str:
-    """Write a build context for a `registry:2` image made from the host's registry binary:
-    the Dockerfile above, the binary, config.yml, and libs/ with every library `ldd` names.
-    Returns ctx. Shell: cp $(ldd BINARY | grep -o '/[^ ]*') ... (see the Dockerfile)."""
-    import shutil as _sh
-    if not os.path.exists(binary):
-        raise FileNotFoundError(f"{binary} is missing: install docker-registry (Debian) or the distribution package")
-    os.makedirs(ctx, exist_ok=True)
-    _sh.copy2(binary, os.path.join(ctx, "docker-registry"))
-    with open(os.path.join(ctx, "config.yml"), "w") as f:
-        f.write(REGISTRY_CONFIG)
-    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
-        f.write(REGISTRY_DOCKERFILE)
-    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
-    for lib in re.findall(r"(/\S+)", out):
-        dest = os.path.join(ctx, "libs", lib.lstrip("/"))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        _sh.copy2(os.path.realpath(lib), dest)
-    return ctx
+def registry_context(ctx: str, binary: str = _registry_image.REGISTRY_BIN) -> str:
+    """Write a build context for a `registry:2` image made from the host's registry binary
+    (the Dockerfile above, the binary and the libraries `ldd` names, config.yml). Returns ctx."""
+    return _registry_image.write_context(ctx, binary)
 
 
 def wait_http(url: str, timeout: float = 15.0) -> bool:
