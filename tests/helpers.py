@@ -54,3 +54,21 @@ def md_tty(args, keys: bytes, wait: float = 1.0, timeout: float = 20):
         p.kill()
         rc = p.wait()
     return rc, out.decode(errors="replace")
+
+
+def private_network(net_env: dict):
+    """Generator for a module fixture: run under our own bridge, subnet and iptables chains
+    (MINIDOCKER_BRIDGE/SUBNET/CHAIN), then tear them down and restore the environment."""
+    old = {k: os.environ.get(k) for k in net_env}
+    os.environ.update(net_env)
+    yield
+    try:
+        from minidocker.runtime import networks
+        networks.teardown()          # our bridge and chains, if a test got that far
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+

@@ -20,7 +20,7 @@ import pytest
 
 from minidocker import params
 from minidocker.runtime.faults import CRASH_ENV, STEPS
-from tests.helpers import MINIDOCKER, REPO, md
+from tests.helpers import MINIDOCKER, REPO, md, private_network
 
 pytestmark = pytest.mark.usefixtures("root_only")
 
@@ -29,18 +29,7 @@ NET_ENV = {"MINIDOCKER_BRIDGE": "mdhd1", "MINIDOCKER_SUBNET": "10.211.8.0/24", "
 
 @pytest.fixture(scope="module", autouse=True)
 def own_network():
-    old = {k: os.environ.get(k) for k in NET_ENV}
-    os.environ.update(NET_ENV)
-    yield
-    try:
-        from minidocker.runtime import networks
-        networks.teardown()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    yield from private_network(NET_ENV)
 
 
 def host_state() -> dict:

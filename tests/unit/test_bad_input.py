@@ -23,7 +23,7 @@ import tarfile
 import pytest
 
 from minidocker import params
-from tests.helpers import md
+from tests.helpers import md, private_network
 
 pytestmark = pytest.mark.usefixtures("root_only")
 
@@ -216,18 +216,7 @@ NET_ENV = {"MINIDOCKER_BRIDGE": "mdhd0", "MINIDOCKER_SUBNET": "10.211.7.0/24", "
 
 @pytest.fixture(scope="module", autouse=True)
 def own_network():
-    old = {k: os.environ.get(k) for k in NET_ENV}
-    os.environ.update(NET_ENV)
-    yield
-    try:
-        from minidocker.runtime import networks
-        networks.teardown()          # our bridge and chains, if a case got that far
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    yield from private_network(NET_ENV)
 
 
 def _snapshot() -> dict:
