@@ -165,12 +165,8 @@ def _create_from_args(args) -> "object":
     if args.rm and opts["restart"].name != "no":
         raise UsageError("conflicting options: --restart and --rm", hint="pick one of them")
     c = create(args.image, argv, name=args.name, entrypoint=args.entrypoint, env=args.env,
-               env_files=args.env_file, workdir=args.workdir, hostname=args.hostname, user=args.user, **opts)
-    if args.stop_signal:
-        from ..plaindata import replace
-        from ..runtime.container import rewrite_config
-        c.config = replace(c.config, stop_signal=args.stop_signal)
-        rewrite_config(c)
+               env_files=args.env_file, workdir=args.workdir, hostname=args.hostname, user=args.user,
+               stop_signal=args.stop_signal, **opts)
     return c
 
 

@@ -102,14 +102,11 @@ def _remember(c, resources: dict) -> None:
 
     Uses the runtime's config writer under the container's lock.
     """
-    from ..runtime import container as ctr
+    from ..runtime.container import rewrite_config
     from ..runtime.records import locked
-    writer = getattr(ctr, "rewrite_config", None) or getattr(ctr, "rewrite_config", None)
-    if writer is None:
-        return
     with locked(c) as rec:
         rec.config = plaindata.replace(rec.config, resources=resources)
-        writer(rec)
+        rewrite_config(rec)
 
 
 # --- stats --------------------------------------------------------------------

@@ -37,7 +37,7 @@ def resolve_image(ref: str):
 def create(image: str, args: list[str] | None = None, *, name: str | None = None,
            entrypoint: str | None = None, env: list[str] | None = None, env_files: list[str] | None = None,
            workdir: str | None = None, hostname: str | None = None, user: str | None = None,
-           **options) -> Container:
+           stop_signal: str | None = None, **options) -> Container:
     """Create a container record (docker create). Nothing runs yet.
 
     `options` are ContainerConfig fields (tty, interactive, detach, auto_remove,
@@ -63,7 +63,7 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
         env=tuple(merged_env), workdir=workdir or icfg.get("WorkingDir") or "/",
         hostname=hostname or "", user=user if user is not None else (icfg.get("User") or ""),
         exposed_ports=tuple(sorted((icfg.get("ExposedPorts") or {}).keys())),
-        stop_signal=icfg.get("StopSignal") or "SIGTERM",
+        stop_signal=stop_signal or icfg.get("StopSignal") or "SIGTERM",
         labels={**(icfg.get("Labels") or {}), **options.pop("labels", {})},
         **options)
     if cfg.workdir and not cfg.workdir.startswith("/"):

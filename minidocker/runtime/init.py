@@ -89,9 +89,9 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
       3. volumes, /etc/hosts, /etc/resolv.conf, tmpfs   mount --bind / mount -t tmpfs
       4. /proc, /sys (read-only), /dev                  mount -t proc ...
       5. pivot_root into the new root, drop the old     pivot_root . .old; umount -l /.old
-      6. hostname                                       hostname ID
+      6. hostname; look up the user, make the workdir   hostname ID; mkdir -p DIR
       7. wait for the monitor's "go" (network wired, state recorded)
-      8. user, working directory, environment           setpriv / cd / env
+      8. drop privileges, enter the working directory   setpriv / cd / env
       9. exec the command                               exec CMD
     """
     try:

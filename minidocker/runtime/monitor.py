@@ -209,7 +209,7 @@ def _start_once(c: Container, lower_dirs: list[str], stdio: Stdio) -> _Started:
         raise
 
 
-def _raise_report(err_r: int, pid: int, c: Container | None = None) -> None:
+def _raise_report(err_r: int, pid: int, c: Container) -> None:
     """Read PID 1's report pipe to EOF: nothing means exec() worked; a JSON line
     is its error, raised as ExecError (126/127) or MinidockerError. Closes err_r."""
     with os.fdopen(err_r, "rb") as f:
@@ -221,8 +221,7 @@ def _raise_report(err_r: int, pid: int, c: Container | None = None) -> None:
     _wait_exit(pid)
     if code in (126, 127):
         raise ExecError(detail["error"], code)
-    what = f"container {c.short_id}" if c is not None else "the container"
-    raise MinidockerError(f"cannot start {what}: {detail['error']}")
+    raise MinidockerError(f"cannot start container {c.short_id}: {detail['error']}")
 
 
 def _kill_quietly(pid: int) -> None:

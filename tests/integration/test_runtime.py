@@ -372,3 +372,12 @@ def test_rm_removes_a_tree_deeper_than_pythons_recursion_limit(md_root):
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     containers = os.path.join(md_root, "lib", "containers")
     assert os.listdir(containers) == [], os.listdir(containers)
+
+
+def test_stop_signal_flag_is_recorded():
+    md("create", "--name", "rt-stopsig", "--network", "none", "--stop-signal", "SIGUSR1", "busybox", "true",
+       check=True)
+    try:
+        assert md("inspect", "-f", "{{.Config.StopSignal}}", "rt-stopsig").stdout.strip() == "SIGUSR1"
+    finally:
+        md("rm", "-f", "rt-stopsig")
