@@ -30,6 +30,15 @@ from . import params
 from .errors import CorruptState, MinidockerError
 
 
+def now_iso() -> str:
+    """Now, in UTC, as docker writes timestamps: 2026-11-28T18:08:00.123456Z.
+
+    time.strftime, not datetime: one import less on `run`'s path (~1 ms).
+    """
+    secs, ns = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ns // 1000:06d}Z"
+
+
 def write_json(path: str, data: dict[str, Any], versioned: bool = True) -> None:
     """Atomically replace `path` with `data` as JSON (temp file + fsync + rename)."""
     if versioned:

@@ -21,7 +21,6 @@ Layers go out uncompressed (as docker does): their digest is then their diff_id.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import io
 import json
 import os
@@ -30,6 +29,7 @@ import tarfile
 import tempfile
 from typing import BinaryIO
 
+from .. import state
 from ..errors import ImageError
 from ..trace import step
 from . import layout as L
@@ -39,8 +39,6 @@ from .store import Image, LayerDesc, Store
 __all__ = ["save", "load", "export_container", "import_tarball"]
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- save ------------------------------------------------------------------------
@@ -363,7 +361,7 @@ def _import(store: Store, src: BinaryIO, ref, changes, message: str, source: str
     from .base import _ARCH
     from .diff import apply_changes
     layer = store.add_layer(src)
-    now = _now()
+    now = state.now_iso()
     cfg = {"created": now, "architecture": _ARCH.get(os.uname().machine, os.uname().machine),
            "os": "linux", "config": {},
            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},

@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 from typing import BinaryIO
 
+from .. import state
 from ..errors import ImageError, UsageError
 from ..kernel.overlay import OPAQUE_XATTR, is_opaque, is_whiteout
 from ..trace import step
@@ -269,12 +270,11 @@ def commit(container, ref: str | None = None, message: str = "", author: str = "
 
 
 def _commit(store, img, container, ref, message, author, changes_):
-    import datetime as dt
     with tempfile.TemporaryFile(dir=store.root) as tmp:
         write_layer_tar(container.upper_dir, tmp)
         tmp.seek(0)
         layer = store.add_layer(tmp)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = state.now_iso()
     cfg = copy.deepcopy(img.config)
     cc = cfg.setdefault("config", {})
     ccfg = container.config

@@ -56,9 +56,7 @@ def default_root() -> str:
     return os.path.join(params.lib_root(), "image")
 
 
-def now_iso() -> str:
-    import datetime as _dt      # imports here are lazy: `run` only reads the store (see runtime/records.py)
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+now_iso = state.now_iso
 
 
 @dataclass

@@ -15,11 +15,10 @@ only users so far (candidates to move into store.py).
 """
 from __future__ import annotations
 
-import datetime
 import os
 import tempfile
 
-from .. import params
+from .. import params, state
 from ..errors import BuildError, MinidockerError, NotFound
 
 __all__ = ["default_store", "parse_ref", "resolve", "image_exists", "layer_dirs", "resolve_or_pull",
@@ -115,7 +114,7 @@ def commit(store, config: dict, layer_dir: str | None, parent_id: str | None = N
             desc = store.add_layer(f)
         layers.append(desc)
         diff_ids.append(desc.diff_id)
-    config["created"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    config["created"] = state.now_iso()
     img = store.add_image(config, layers, parent=parent_id or "")
     return img.id
 
