@@ -295,6 +295,9 @@ class _Extraction:
     # --- entries -----------------------------------------------------------------
 
     def one(self, source, m) -> None:
+        """Extract one tar member `m` (its data read from `source`), by type: the
+        checks of the module docstring, then mkdir / open+write / symlink / link /
+        mknod (whiteouts only), chown, chmod and utimes, as `tar -xp` would."""
         rel = _clean_name(m.name)
         if not rel:
             return  # "./": the root's own attributes are not ours to change (see top)
@@ -350,6 +353,8 @@ class _Extraction:
             self.res.skipped.append(f"{rel} (tar type {m.type!r} ignored)")
 
     def directory(self, rel: str, m, path: str) -> None:
+        """mkdir(2) `path` (mode 0700 until the end), or keep the directory already
+        there; then chown and xattrs. Shell: mkdir -m 700 PATH; chown UID:GID PATH."""
         try:
             step("extract", f"mkdir({path})", f"mkdir {path}")
             os.mkdir(path, 0o700)  # real mode set at the end, after children exist
