@@ -12,54 +12,21 @@ Exit codes, as docker's:
 """
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
 
 from . import __version__
 from .errors import MinidockerError
+from .flags import Parser
 
 #: the command modules, in the order `minidocker --help` lists them
 COMMAND_MODULES = ["containers", "images", "build", "registry", "network",
                    "volumes", "resources", "bundle", "system"]
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help formatter, told the terminal width up front.
-
-    Left to itself it imports `shutil` (and with it zlib, bz2, lzma) to ask,
-    on every add_argument: ~1.5 ms of `minidocker run`'s start-up.
-    """
-
-    _width: int | None = None       # asked once: argparse makes a formatter per add_argument
-
-    def __init__(self, prog, **kw):
-        if kw.get("width") is None:
-            if _Formatter._width is None:
-                try:
-                    _Formatter._width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
-                except (OSError, ValueError):
-                    _Formatter._width = int(os.environ.get("COLUMNS", "80")) - 2
-            kw["width"] = _Formatter._width
-        super().__init__(prog, **kw)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as docker does: exit 125, one hint."""
-
-    def __init__(self, *args, **kw):
-        kw.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kw)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"minidocker: {message}\nSee '{self.prog} --help'.\n")
-        raise SystemExit(125)
-
-
-#: top-level verb -> the module that defines it. Lets `minidocker run` build the
-#: parser of one module instead of all of them (argparse set-up of ~70
-#: sub-commands costs more than the rest of start-up). tests/unit checks it.
+#: top-level verb -> the module that defines it. Lets `minidocker run` import
+#: one command module instead of all nine (their imports, and building ~70
+#: sub-commands, would cost more than the rest of start-up). tests/unit checks it.
 VERB_MODULE = {
     **dict.fromkeys(["run", "create", "start", "stop", "restart", "kill", "rm", "ps", "logs", "inspect",
                      "exec", "wait", "cp", "top", "rename", "container"], "containers"),
@@ -81,47 +48,27 @@ def _verb(argv: list[str]) -> str | None:
     return None
 
 
-class _OneVerb:
-    """Hands a command module's register() the real sub-parsers for one verb only.
+def build_parser(argv: list[str] | None = None) -> Parser:
+    """The parser for `argv`'s verb (all verbs when argv is None or has none).
 
-    A module registers all its verbs (containers.py has 17); building each
-    argparse parser costs about half a millisecond here (gettext look-ups,
-    terminal-size queries), so `minidocker run` builds `run` and lets the
-    other 16 `add_parser` calls fall into _Ignored. Measured: -8 ms per run.
+    minidocker/flags.py reads flags by docker's rules; see why it is not argparse there.
     """
-
-    def __init__(self, sub, verb: str):
-        self._sub, self._verb = sub, verb
-
-    def add_parser(self, name: str, **kw):
-        if name == self._verb or self._verb in kw.get("aliases", ()):
-            return self._sub.add_parser(name, **kw)
-        return _Ignored()
-
-
-class _Ignored:
-    """Accepts any parser-building call and does nothing (see _OneVerb)."""
-
-    def __getattr__(self, _name):
-        return lambda *a, **kw: self
-
-
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    p = _Parser(prog="minidocker", description="A container runtime written to be read.")
+    p = Parser(prog="minidocker", description="A container runtime written to be read.")
     p.add_argument("--explain", action="store_true",
                    help="print every kernel step and its shell equivalent as it happens")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
     verb = _verb(argv) if argv is not None else None
     modules = [VERB_MODULE[verb]] if verb in VERB_MODULE else COMMAND_MODULES
     for name in modules:
         try:
-            mod = importlib.import_module(f".commands.{name}", __package__)
+            # __import__, not importlib.import_module: importlib's package imports warnings
+            mod = __import__(f"{__package__}.commands.{name}", fromlist=["register"])
         except ModuleNotFoundError as e:
             if e.name and e.name.endswith(f"commands.{name}"):
                 continue  # a command group not written yet
             raise
-        mod.register(_OneVerb(sub, verb) if verb in VERB_MODULE else sub)
+        mod.register(sub)
     return p
 
 
@@ -136,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.version:
         print(f"minidocker version {__version__}")
         return 0
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0 if args.command is None else 125
+    if not getattr(args, "func", None):      # `minidocker`, `minidocker network`: what is there
+        args._parser.print_help()
+        return 0
     if args.explain:
         from .trace import enable_explain
         enable_explain()

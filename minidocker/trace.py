@@ -69,7 +69,7 @@ def step(kind: str, call: str, shell: str = "") -> None:
         except (OSError, ValueError):
             pass
     if _sinks:
-        import json
+        from . import fastjson as json
         line = (json.dumps(s.as_dict(), ensure_ascii=False) + "\n").encode()
         for fd in list(_sinks):
             try:
@@ -117,7 +117,7 @@ class Trace:
         else:
             os.environ[_ENV] = self._old_env
         time.sleep(0)  # children that already exited have written everything
-        import json
+        from . import fastjson as json
         with open(self.path, encoding="utf-8") as f:
             self.steps = [Step(**json.loads(line)) for line in f if line.strip()]
         os.unlink(self.path)

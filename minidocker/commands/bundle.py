@@ -1,10 +1,10 @@
 """OCI bundle verbs: `bundle create IMAGE DIR` (for runc) and `bundle run DIR` (from runc spec)."""
 from __future__ import annotations
 
-import argparse
-import json
 import os
 
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
+from ..flags import REMAINDER
 from ..errors import UsageError, need_root
 
 
@@ -16,7 +16,7 @@ def register(sub) -> None:
     c.add_argument("-u", "--user", default="0:0")
     c.add_argument("image")
     c.add_argument("directory")
-    c.add_argument("args", nargs=argparse.REMAINDER)
+    c.add_argument("args", nargs=REMAINDER)
     c.set_defaults(func=cmd_create)
     c = bs.add_parser("run", help="run an OCI bundle (e.g. made by 'runc spec') like 'runc run'")
     c.add_argument("--name", default=None)

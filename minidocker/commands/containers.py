@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from . import failed, print_inspect
 
-import argparse
-import json
 import os
 import sys
 import time
 
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
+from ..flags import REMAINDER
 from ..errors import MinidockerError, NotFound, UsageError, need_root
 
 
@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="run in the background and print the id")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("image")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("args", nargs=REMAINDER)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("create", help="create a container without starting it", add_help=False)
@@ -27,7 +27,7 @@ def register(sub) -> None:
     _add_create_flags(p)
     p.add_argument("--rm", action="store_true")
     p.add_argument("image")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("args", nargs=REMAINDER)
     p.set_defaults(func=cmd_create, detach=True)
 
     p = sub.add_parser("start", help="start stopped containers")
@@ -82,7 +82,7 @@ def register(sub) -> None:
     p.add_argument("-w", "--workdir", default=None)
     p.add_argument("-u", "--user", default=None)
     p.add_argument("container")
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.add_argument("args", nargs=REMAINDER)
     p.set_defaults(func=cmd_exec)
 
     p = sub.add_parser("wait", help="block until containers stop; print their exit codes")

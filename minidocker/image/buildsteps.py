@@ -20,12 +20,12 @@ import hashlib
 import json
 import os
 import shutil
-import signal as _signal
 import tempfile
 from dataclasses import dataclass, field
 
 from .. import params, state
 from ..errors import MinidockerError
+from ..kernel import signals
 from . import buildcontext, storeops
 from .dockerfile import Instruction, expand, key_values, split_words
 
@@ -248,7 +248,7 @@ def _shell(ins, st, df, env):
 def _stopsignal(ins, st, df, env):
     sig = expand(ins.args.strip(), env, df.escape, ins)
     name = sig.upper()
-    ok = sig.isdigit() and 0 < int(sig) < 65 or (name if name.startswith("SIG") else "SIG" + name) in _signal.Signals.__members__
+    ok = sig.isdigit() and 0 < int(sig) < 65 or (name if name.startswith("SIG") else "SIG" + name) in signals.NUMBERS
     if not ok:
         raise ins.error(f"invalid signal {sig!r}", hint="write e.g. STOPSIGNAL SIGQUIT or STOPSIGNAL 3")
     st.c["StopSignal"] = sig

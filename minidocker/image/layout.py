@@ -19,14 +19,13 @@ tampered blob is caught the moment it is read (`sha256sum blobs/sha256/*`).
 """
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import os
 TYPE_CHECKING = False   # importing typing costs ~4 ms at start-up; type checkers read this
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
 from ..errors import ImageError
 from .. import state
 
@@ -146,8 +145,10 @@ class Verifier(io.RawIOBase):
         self._finish()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             self._f.close()
+        except Exception:
+            pass
         super().close()
 
 
@@ -206,8 +207,10 @@ class Layout:
             os.rename(tmp, self.blob_path(digest))  # same content if it existed: harmless
             return digest, size
         except BaseException:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(tmp)
+            except OSError:
+                pass
             raise
 
     def put_json(self, obj: dict[str, Any]) -> tuple[str, int, bytes]:
@@ -236,8 +239,10 @@ class Layout:
         return parse_json(self.read_blob(digest, what), what or digest)
 
     def remove_blob(self, digest: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(self.blob_path(digest))
+        except FileNotFoundError:
+            pass
 
     def all_blobs(self) -> list[str]:
         try:

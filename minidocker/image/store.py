@@ -31,7 +31,6 @@ an image a container was created from is never deleted.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from ..plaindata import dataclass, field
@@ -123,8 +122,10 @@ class Store:
                     return self._image(e["image_id"], entries)
             raise self._not_found(text)
         ref = None
-        with contextlib.suppress(ImageError):
+        try:
             ref = reference.parse(text)
+        except ImageError:
+            pass
         if ref is not None:
             for e in entries:
                 if e["name"] and self._matches(ref, e):
@@ -321,8 +322,10 @@ class Store:
         os.makedirs(self.links_dir, exist_ok=True)
         link = self.short_link(diff_id)
         target = os.path.join("..", "layers", L._hex(diff_id))
-        with contextlib.suppress(FileExistsError):
+        try:
             os.symlink(target, link)
+        except FileExistsError:
+            pass
 
     # --- writing images --------------------------------------------------------
     def add_image(self, config: dict[str, Any] | bytes, layers: list[LayerDesc], tags: list[str] = (),

@@ -12,13 +12,11 @@ rule that decides what PID 1 runs.
 from __future__ import annotations
 
 import os
-import re
 
 from .. import plaindata
 from ..errors import UsageError
 from ..plaindata import dataclass, field
-
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")   # docker's container-name rule
+from ..state import valid_name
 
 
 @dataclass(frozen=True)
@@ -178,7 +176,7 @@ def parse_volume(spec: str) -> Mount:
             # docker creates missing bind sources; we do too, but say so in inspect
             os.makedirs(src, exist_ok=True)
         return Mount("bind", os.path.realpath(src), os.path.normpath(dst), mode == "ro")
-    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", src):
+    if not valid_name(src):
         raise UsageError(f"invalid volume name {src!r}",
                          hint="volume names use [a-zA-Z0-9][a-zA-Z0-9_.-]; host paths must be absolute")
     return Mount("volume", src, os.path.normpath(dst), mode == "ro")
@@ -207,7 +205,7 @@ def parse_restart(spec: str) -> RestartPolicy:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
+    if not valid_name(name[1:] if name.startswith("/") else name, min_len=2):
         raise UsageError(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
                          hint="pick a name like my-web_1")
     return name.lstrip("/")

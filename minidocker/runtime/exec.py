@@ -13,15 +13,15 @@ becomes our child and we wait for its exit code.
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
 
+from ..kernel import signals as signal
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
 from ..errors import ExecError, MinidockerError, StateError
 from ..kernel import libc, namespaces
 from . import security
 from . import tty as tty_mod
-from .init import _describe, _setup_stdio, resolve_user
+from .init import _describe, _setup_stdio, execvpe, resolve_user
 from .lifecycle import refresh
 from .monitor import namespaces_for
 from .records import Container
@@ -83,7 +83,7 @@ def exec_in(c: Container, argv: list[str], env: list[str] | None = None, workdir
                     _setup_stdio(child_stdio, tty)
                     security.confine(c.config, uid, gid, groups)
                     try:
-                        os.execvpe(argv[0], argv, base_env)
+                        execvpe(argv, base_env)
                     except FileNotFoundError:
                         raise ExecError(f'exec: "{argv[0]}": executable file not found in $PATH', 127) from None
                     except PermissionError:

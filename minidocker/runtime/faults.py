@@ -18,7 +18,8 @@ does. The crash tests then check that the next command, or
 from __future__ import annotations
 
 import os
-import signal
+
+from ..kernel import signals as signal
 
 #: the environment variable that names the step to die at
 CRASH_ENV = "MINIDOCKER_CRASH_AT"

@@ -20,7 +20,6 @@ success message).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import struct
 import termios
@@ -28,6 +27,8 @@ import termios
 # Everything PID 1 needs after pivot_root is imported here, at the top: by then
 # the host's files (this package included) are gone, so a lazy import would fail.
 # (Only code that runs before pivot_root, like volume mounts, imports lazily.)
+
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
 from ..kernel import libc, mounts, namespaces, overlay
 from ..kernel.mounts import secure_join
 from ..trace import step
@@ -128,7 +129,7 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
         uid, gid, groups, home = resolve_user(cfg.user)
         env.setdefault("HOME", home)
         env.setdefault("HOSTNAME", cfg.hostname)
-        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        env.setdefault("PATH", DEFAULT_PATH)
         if cfg.tty:
             env.setdefault("TERM", "xterm")
         workdir = cfg.workdir or "/"
@@ -153,7 +154,7 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
             raise _exec_error("no command specified", 125)
         step("exec", f"execve({argv[0]}, {argv})", " ".join(argv))
         try:
-            os.execvpe(argv[0], argv, env)
+            execvpe(argv, env)
         except FileNotFoundError:
             raise _exec_error(f'exec: "{argv[0]}": executable file not found in $PATH', 127) from None
         except PermissionError:
@@ -171,6 +172,33 @@ class _ExecFailure(Exception):
     def __init__(self, msg: str, code: int):
         super().__init__(msg)
         self.exit_code = code
+
+
+#: $PATH when the image sets none (docker's and runc's default)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def execvpe(argv: list[str], env: dict[str, str]) -> None:
+    """execve(2) argv[0], looked up in the container's $PATH as execvp(3) does.
+
+    Shell: `exec CMD ARGS...` (the shell searches PATH the same way). Not
+    os.execvpe: it imports `warnings` on the way, and after pivot_root the
+    host's Python library is out of reach. Returns only by raising what the
+    last execve raised: FileNotFoundError when no directory has the file,
+    PermissionError when one had it but not executable (that wins, as in execvp).
+    """
+    name = argv[0]
+    if "/" in name:
+        os.execve(name, argv, env)
+    denied = None
+    for d in (env.get("PATH") or DEFAULT_PATH).split(":"):
+        try:
+            os.execve(os.path.join(d or ".", name), argv, env)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError as e:
+            denied = e
+    raise denied or FileNotFoundError(2, "executable file not found in $PATH", name)
 
 
 def _exec_error(msg: str, code: int) -> _ExecFailure:

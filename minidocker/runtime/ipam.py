@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import re
 import secrets
 import time
 
@@ -35,11 +34,10 @@ from ..errors import Conflict, NotFound, UsageError
 
 __all__ = ["LOCK", "BUILTIN", "net_dir", "ensure_builtin", "get", "all_networks", "save_network",
            "delete_network", "check_subnet", "next_free_subnet", "allocate", "release", "leases",
-           "new_network", "NAME_RE"]
+           "new_network"]
 
 LOCK = "network"                       # state.lock(LOCK) guards everything under L/network
 BUILTIN = ("bridge", "host", "none")   # docker's predefined networks; cannot be removed
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 def net_dir(*parts: str) -> str:

@@ -14,11 +14,11 @@ after the timeout, exactly as with docker.
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
 import time
 
+from ..kernel import signals as signal
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
 from .. import params
 from ..errors import Conflict, MinidockerError, StateError
 from ..trace import step
@@ -113,7 +113,7 @@ def kill(c: Container, sig: int | str = signal.SIGKILL) -> None:
     if not c.running:
         raise StateError(f"container {c.name} is not running", hint="'minidocker start' it first")
     signum = parse_signal(sig)
-    step("kill", f"kill({c.pid}, {signal.Signals(signum).name})", f"kill -{signal.Signals(signum).name[3:]} {c.pid}")
+    step("kill", f"kill({c.pid}, {signal.name(signum)})", f"kill -{signal.name(signum)[3:]} {c.pid}")
     try:
         os.kill(c.pid, signum)
     except ProcessLookupError:
@@ -121,16 +121,9 @@ def kill(c: Container, sig: int | str = signal.SIGKILL) -> None:
 
 
 def parse_signal(sig: int | str) -> int:
-    if isinstance(sig, int):
-        return sig
-    s = str(sig).upper()
-    if s.isdigit():
-        return int(s)
-    if not s.startswith("SIG"):
-        s = "SIG" + s
     try:
-        return int(signal.Signals[s])
-    except KeyError:
+        return signal.number(sig)
+    except ValueError:
         from ..errors import UsageError
         raise UsageError(f"invalid signal {sig!r}", hint="use a name like TERM, KILL, HUP or a number") from None
 

@@ -16,12 +16,13 @@ we can waitpid() for its real exit status.
 """
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
 import sys
 import time
+
+from ..kernel import signals as signal   # no IntEnum wrappers (see kernel/signals.py)
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
 from ..plaindata import dataclass
 
 from .. import params

@@ -29,10 +29,10 @@ __all__ = ["create_network", "remove_network", "members", "inspect", "list_netwo
 def create_network(name: str, subnet: str | None = None, gateway: str | None = None,
                    bridge: str | None = None) -> dict:
     """`network create`: a record, the bridge and its rules (docker makes the bridge at once)."""
-    if not ipam.NAME_RE.match(name) or name in ipam.BUILTIN or name.startswith("container:"):
+    if not state.valid_name(name) or name in ipam.BUILTIN or name.startswith("container:"):
         raise UsageError(f"invalid network name {name!r}",
                          hint="use letters, digits, '_', '.', '-' (not bridge/host/none)")
-    if bridge and (len(bridge) > 15 or not ipam.NAME_RE.match(bridge)):
+    if bridge and (len(bridge) > 15 or not state.valid_name(bridge)):
         raise UsageError(f"invalid bridge name {bridge!r}", hint="at most 15 letters/digits/-/_")
     with state.lock(ipam.LOCK):
         ipam.ensure_builtin()

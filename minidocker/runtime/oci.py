@@ -13,11 +13,11 @@ Shell equivalent of write_bundle:
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
 
+from .. import fastjson as json   # json's C core, without `re` (see fastjson)
 from ..errors import UsageError
 from ..trace import step
 from .config import ContainerConfig

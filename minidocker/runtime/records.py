@@ -15,7 +15,6 @@ Map:
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from ..plaindata import dataclass, field
 TYPE_CHECKING = False   # importing typing costs ~4 ms at start-up; type checkers read this
@@ -228,13 +227,31 @@ def new_record(config: ContainerConfig, name: str | None) -> Container:
     return c
 
 
-@contextlib.contextmanager
-def locked(c: Container):
-    """Hold the container's lock and give a freshly loaded record; save it on exit."""
-    with state.lock(f"ctr-{c.id}"):
-        c.reload()
-        yield c
-        c.save_state()
+class locked:
+    """`with locked(c) as c:` holds the container's lock, gives a freshly loaded
+    record, and saves it on a normal exit (not when the block raised).
+
+    A class rather than @contextlib.contextmanager: see state.lock.
+    """
+
+    def __init__(self, c: Container):
+        self.c, self._lock = c, state.lock(f"ctr-{c.id}")
+
+    def __enter__(self) -> Container:
+        self._lock.__enter__()
+        try:
+            self.c.reload()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self.c
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.c.save_state()
+        finally:
+            self._lock.__exit__(exc_type, exc, tb)
 
 
 def update_state(c: Container, **changes: Any) -> Container:
@@ -247,7 +264,9 @@ def update_state(c: Container, **changes: Any) -> Container:
 def delete_record(c: Container) -> None:
     """Remove the record's directory. Rename first, so a crash mid-rmtree leaves no live-looking record."""
     grave = os.path.join(containers_dir(), f".rm-{c.id}")
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.rename(c.dir, grave)
+    except FileNotFoundError:
+        pass
     state.remove_tree(grave)
 

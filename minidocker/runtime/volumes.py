@@ -6,13 +6,11 @@ and later `mount --bind` it into the container (runtime/init.py).
 from __future__ import annotations
 
 import os
-import re
 
 from .. import params, state
 from ..errors import Conflict, NotFound, UsageError
 from ..trace import step
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 def volumes_dir() -> str:
@@ -25,7 +23,7 @@ def data_dir(name: str) -> str:
 
 def create(name: str, labels: dict[str, str] | None = None) -> dict:
     """Create (or return) the volume NAME. Shell: `mkdir -p L/volumes/NAME/_data`."""
-    if not NAME_RE.match(name):
+    if not state.valid_name(name):
         raise UsageError(f"invalid volume name {name!r}", hint="use [a-zA-Z0-9][a-zA-Z0-9_.-]")
     meta = os.path.join(volumes_dir(), name, "volume.json")
     with state.lock("volumes"):

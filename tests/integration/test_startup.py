@@ -6,28 +6,35 @@ import cannot silently bring the cost back.
 """
 from __future__ import annotations
 
-import json
+import ast
 import subprocess
 import sys
 
 import pytest
 
+from minidocker.launcher import launcher_paths
 from tests.helpers import REPO, md
 
 pytestmark = pytest.mark.usefixtures("root_only", "host_clean", "md_root")
 
-#: modules `run --network none` must never import: the heavy or unrelated ones
+#: modules `run --network none` must never import: the heavy or unrelated ones, and the
+#: standard library's costly foundations (re, enum, functools, ...: docs/performance.md)
 FORBIDDEN = ["matplotlib", "pyroute2", "minidocker.kernel.netlink", "minidocker.kernel.iptables",
              "minidocker.image.registry", "minidocker.image.transfer", "minidocker.image.tarsafe",
              "minidocker.lab", "dataclasses", "typing", "inspect", "tarfile", "hashlib", "socket",
-             "subprocess", "tempfile", "datetime", "random", "ipaddress"]
+             "subprocess", "tempfile", "datetime", "random", "ipaddress",
+             "argparse", "re", "enum", "json", "signal", "contextlib", "functools", "collections",
+             "gettext", "locale", "warnings", "importlib", "selectors", "shutil"]
 
 
 def _modules_after(argv: list[str]) -> tuple[int, set[str]]:
-    code = ("import sys, json\nfrom minidocker.cli import main\nrc = main(%r)\n"
-            "sys.stdout.write('\\n' + json.dumps(sorted(sys.modules)))\nsys.exit(rc)" % argv)
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
-    return p.returncode, set(json.loads(p.stdout.strip().splitlines()[-1]))
+    """Run main(argv) as the `minidocker` launcher does (python -I -S) and list sys.modules."""
+    code = ("import sys\nsys.path[:0] = %r\nfrom minidocker.cli import main\nrc = main(%r)\n"
+            "sys.stdout.write('\\n' + repr(sorted(sys.modules)))\nsys.exit(rc)" % (launcher_paths(), argv))
+    p = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, cwd=REPO,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.returncode, set(ast.literal_eval(p.stdout.strip().splitlines()[-1]))
 
 
 def test_run_imports_nothing_heavy():

@@ -142,3 +142,25 @@ def test_format_bytes_like_docker_stats():
     assert format_bytes(1536) == "1.5KiB"
     assert format_bytes(100 << 20) == "100MiB"
     assert format_bytes(int(1.944 * (1 << 30))) == "1.944GiB"
+
+
+# parse_bytes reads sizes without `re` (not imported on `minidocker run`'s path); the
+# expression it replaced is the specification, checked on generated strings.
+import re  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+
+_SIZE_SPEC = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*", re.IGNORECASE | re.ASCII)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(hs.text(alphabet="09. \tkKmgGtpPiIbBx", max_size=9))
+def test_size_parsing_matches_the_regex(text):
+    m = _SIZE_SPEC.fullmatch(text)
+    try:
+        got = parse_bytes(text, "--memory")
+    except Exception:
+        got = None
+    assert got == (None if m is None else int(float(m[1]) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30,
+                                                              "t": 1 << 40, "p": 1 << 50}[m[2].lower()]))

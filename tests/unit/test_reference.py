@@ -122,3 +122,47 @@ def test_normalize_is_a_fixed_point(domain, path, tag, dig):
         assert r.parse(ref.familiar()) == ref
     assert ref.tag == (tag[1:] if tag else (None if dig else "latest"))
     assert ref.digest == (dig[1:] if dig else None)
+
+
+# --- the grammar functions against distribution/reference's regular expressions ---------
+# reference.py checks names with small functions (no `re` on `minidocker run`'s path);
+# these are the expressions docker's grammar is written in, as the specification.
+import re  # noqa: E402
+
+_COMP = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DCOMP = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+SPEC = {
+    r._path_ok: re.compile(rf"{_COMP}(?:/{_COMP})*"),
+    r._domain_ok: re.compile(rf"(?:{_DCOMP}(?:\.{_DCOMP})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"),
+    r._tag_ok: re.compile(r"[\w][\w.-]{0,127}", re.ASCII),
+    r._digest_shape_ok: re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"),
+}
+# alphabets dense in the characters the rules care about, so most strings come near the edge
+_ALPHABET = "ab09AZ._-_/:[]+@" + "\n é"
+_near = hs.one_of(hs.text(alphabet=_ALPHABET, max_size=12),
+                  hs.builds(lambda a, b: a + ":" + b, hs.text(alphabet="aZ9-_+.", max_size=6),
+                            hs.text(alphabet="0af9F", min_size=30, max_size=34)))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_near)
+def test_grammar_functions_match_docker_regexes(text):
+    for fn, rx in SPEC.items():
+        assert fn(text) == bool(rx.fullmatch(text)), (fn.__name__, text)
+
+
+@pytest.mark.parametrize("text", ["a", "a.b", "a__b", "a---b", "a_b.c-d", "a/b/c", "0"])
+def test_path_examples_accepted(text):
+    assert r._path_ok(text) and SPEC[r._path_ok].fullmatch(text)
+
+
+@pytest.mark.parametrize("text", ["", "a.", ".a", "a___b", "a._b", "A", "a//b", "a/", "a\n", "é"])
+def test_path_examples_refused(text):
+    assert not r._path_ok(text) and not SPEC[r._path_ok].fullmatch(text)
+
+
+@pytest.mark.parametrize("text, ok", [("localhost:5000", True), ("[::1]:5000", True), ("[::1]", True),
+                                      ("a-b.c", True), ("-a", False), ("a-", False), ("a:", False),
+                                      ("[]", False), ("[::1]x", False), ("a..b", False), ("a:5000\n", False)])
+def test_domain_examples(text, ok):
+    assert r._domain_ok(text) is ok and bool(SPEC[r._domain_ok].fullmatch(text)) is ok

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
+from .. import signals as signal   # no IntEnum wrappers (see kernel/signals.py)
 from ...plaindata import asdict, dataclass
 
 from ... import params
@@ -230,7 +230,7 @@ class Manager:
             self.freeze()
             pids = self.procs()
             for pid in pids:
-                step("kill", f"kill({pid}, {signal.Signals(sig).name})", f"kill -{int(sig)} {pid}")
+                step("kill", f"kill({pid}, {signal.name(sig)})", f"kill -{int(sig)} {pid}")
                 try:
                     os.kill(pid, sig)
                     count += 1

@@ -4,7 +4,7 @@ Map of this file:
   parse_bytes / parse_cpus / parse_cpuset   one flag value -> a number or a set, or UsageError
   Resources                                 the limits, frozen; None means "leave as it is"
   parse_resources(...)                      all the flags at once, checked against each other
-  add_resource_flags / resources_from_args  the same flags on any argparse parser (run, update)
+  add_resource_flags / resources_from_args  the same flags on any command parser (run, update)
   to_docker / from_docker                   docker's HostConfig names (inspect, config.json)
   shares_to_weight / format_bytes           v1 -> v2 conversion, docker-style sizes
 
@@ -14,8 +14,6 @@ before any cgroup is created.
 """
 from __future__ import annotations
 
-import argparse
-import re
 from ...plaindata import asdict, dataclass
 TYPE_CHECKING = False   # importing typing costs ~4 ms at start-up; type checkers read this
 if TYPE_CHECKING:
@@ -27,18 +25,29 @@ from ...errors import UsageError
 UNLIMITED = -1   # docker's spelling of "no limit" for --memory-swap, --cpu-quota, --pids-limit
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def _split_size(text: str) -> tuple[str, str] | None:
+    """'1.5 GiB' -> ('1.5', 'g'): a number, then k m g t p with an optional (i)b, any case."""
+    s = text.strip().lower()
+    s = s[:-2] if s.endswith("ib") else s[:-1] if s.endswith("b") else s
+    unit = s[-1:] if s[-1:] in ("k", "m", "g", "t", "p") else ""
+    number = s[:len(s) - len(unit)].rstrip()
+    whole, dot, frac = number.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or (dot and not (frac.isascii() and frac.isdigit())):
+        return None
+    return number, unit
 
 
 def parse_bytes(value: str | int, flag: str = "--memory") -> int:
     """'500m' -> 524288000, '1g', '1GiB', '4096' (bytes). Units are binary, like docker's."""
     if isinstance(value, int):
         return value
-    m = _SIZE_RE.match(str(value))
-    if not m:
+    m = _split_size(str(value))
+    if m is None:
         raise UsageError(f"invalid value {value!r} for {flag}: not a size",
                          hint=f"write a number with an optional unit b, k, m or g, e.g. {flag} 500m or {flag} 1g")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return int(float(m[0]) * _UNITS[m[1]])
 
 
 def _parse_int(value: str | int, flag: str, lo: int, hi: int, allow_unlimited: bool = False) -> int:
@@ -227,16 +236,15 @@ _FLAGS = [
 ]
 
 
-def add_resource_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """Add docker's resource flags to `parser` (run, create, update all use this)."""
+def add_resource_flags(parser) -> None:
+    """Add docker's resource flags to `parser` (a minidocker.flags.Parser; run, create, update)."""
     g = parser.add_argument_group("resources (cgroups)")
     for dest, flags, metavar, help_ in _FLAGS:
         g.add_argument(*flags, dest=dest, metavar=metavar, default=None, help=help_)
-    return g
 
 
-def resources_from_args(args: argparse.Namespace) -> Resources:
-    """Parsed argparse flags (strings) -> Resources; UsageError (exit 125) for bad values."""
+def resources_from_args(args) -> Resources:
+    """Parsed flags (strings) -> Resources; UsageError (exit 125) for bad values."""
     return parse_resources(**{dest: getattr(args, dest, None) for dest, *_ in _FLAGS})
 
 

@@ -20,9 +20,9 @@ Two v2 rules shape this code:
 from __future__ import annotations
 
 import os
-import signal
 import time
 
+from .. import signals as signal
 from ... import params
 from ...errors import StateError
 from . import detect
