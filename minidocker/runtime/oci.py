@@ -14,7 +14,6 @@ Shell equivalent of write_bundle:
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 
 from .. import fastjson as json   # json's C core, without `re` (see fastjson)
@@ -161,6 +160,7 @@ def _merge_layer(layer: str, dest: str) -> None:
 
     Hard links stay hard links (busybox's 400 applets are one 2 MB file, not 500 MB of copies).
     """
+    import shutil          # here, not at the top: `bundle run` must not pay for it (re, bz2, lzma)
     linked: dict[tuple[int, int], str] = {}
     for dirpath, dirnames, filenames in os.walk(layer):
         rel = os.path.relpath(dirpath, layer)

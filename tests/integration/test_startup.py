@@ -53,3 +53,12 @@ def test_exec_imports_nothing_heavy():
         assert not [m for m in FORBIDDEN if m in mods], sorted(m for m in FORBIDDEN if m in mods)
     finally:
         md("rm", "-f", "startup-exec")
+
+
+def test_bundle_run_imports_nothing_heavy(tmp_path):
+    """`bundle run` is what the start benchmark times against `runc run` on the same bundle."""
+    bundle = str(tmp_path / "bundle")
+    md("bundle", "create", "busybox", bundle, "true", check=True)
+    rc, mods = _modules_after(["bundle", "run", "--rm", bundle])
+    assert rc == 0
+    assert not [m for m in FORBIDDEN if m in mods], sorted(m for m in FORBIDDEN if m in mods)
