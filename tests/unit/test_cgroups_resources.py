@@ -1,12 +1,12 @@
 """Docker's resource flags -> Resources: values, ranges, conflicts, exit 125 (no root needed)."""
 from __future__ import annotations
 
-import argparse
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minidocker.flags import Parser
 from minidocker import cli
 from minidocker.errors import UsageError
 from minidocker.kernel.cgroups import (UNLIMITED, Resources, add_resource_flags, format_bytes,
@@ -121,8 +121,8 @@ def test_docker_names_round_trip():
     assert Resources().is_empty() and not r.is_empty()
 
 
-def test_argparse_flags():
-    p = argparse.ArgumentParser()
+def test_resource_flags_on_a_parser():
+    p = Parser(prog="minidocker update")
     add_resource_flags(p)
     args = p.parse_args(["-m", "64m", "--cpus", "0.25", "--pids-limit", "10", "--cpuset-cpus", "0"])
     r = resources_from_args(args)
