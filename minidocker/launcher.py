@@ -10,7 +10,7 @@ editable-install path). On the course VM that is ~4 ms, about a tenth of
   -I   isolated: no PYTHON* variables, no user site, not the current directory
   -S   no `site` at start-up
 and puts the two directories minidocker needs on sys.path itself: where the
-`minidocker` package is, and site-packages (for pyroute2 and psutil). The
+`minidocker` package is, and site-packages (for psutil). The
 other .pth files are not run; nothing in the runtime needs them. `python -m
 minidocker` keeps working the ordinary way.
 """

@@ -25,25 +25,10 @@ CELLS = [
     namespaces' processes and the iptables rules.
     """),
     setup("setup", """
-    import concurrent.futures, os, socket, subprocess, sys, tempfile, time, urllib.request
+    import os, socket, subprocess, sys, tempfile, time, urllib.request
     from minidocker.kernel import iptables
-    from minidocker.kernel import netlink as _netlink
+    from minidocker.kernel import netlink       # rtnetlink over a plain socket: fine inside Jupyter's loop
     from minidocker.lab.checks import check, nsenter, wait_for
-
-    class _OutsideTheLoop:
-        \"\"\"`netlink.X(...)` run in a worker thread. pyroute2 0.9 drives netlink with its own
-        asyncio loop, and a Jupyter kernel already runs one in this thread ("This event loop is
-        already running"); a worker thread has none. Use `netlink` as the module itself.\"\"\"
-        def __getattr__(self, name):
-            fn = getattr(_netlink, name)
-            if not callable(fn):
-                return fn
-            def call(*args, **kw):
-                with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                    return pool.submit(fn, *args, **kw).result()
-            call.__doc__ = fn.__doc__
-            return call
-    netlink = _OutsideTheLoop()
 
     assert os.geteuid() == 0, "the labs need root: start jupyter with sudo"
     STARTED = []                           # processes the lab started; cleanup removes them

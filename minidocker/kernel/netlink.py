@@ -1,7 +1,7 @@
-"""Links, addresses and routes over netlink (pyroute2), one `ip` command each.
+"""Links, addresses and routes over rtnetlink, one `ip` command each.
 
 Map of this file:
-  _ipr(pid)                   an rtnetlink socket in the host netns or in /proc/PID/ns/net
+  _nl(pid)                    an rtnetlink socket in the host netns or in /proc/PID/ns/net
   inside(pid)                 keep the one in /proc/PID/ns/net open for several steps (speed)
   link_exists / link_index / list_links / link_mac / link_alias / addresses / routes   questions
   set_alias                                            ip link set NAME alias TEXT (who owns a bridge)
@@ -11,28 +11,32 @@ Map of this file:
                                                        the container half (pass pid=...)
   write_sysctl                                         echo 1 > /proc/sys/net/ipv4/ip_forward
 
-Why a library and not `subprocess.run(["ip", ...])`: rtnetlink is the socket
-`ip` itself talks to; pyroute2 speaks it directly, so we get errno values and
-structured answers instead of parsing text meant for people.
+Why netlink and not `subprocess.run(["ip", ...])`: rtnetlink is the socket
+`ip` itself talks to; speaking it directly gives errno values and structured
+answers instead of text meant for people. The messages are built in plain
+sight below, with the helpers of kernel/rtnl.py (a few hundred lines of
+`struct`): each function shows the header and attributes its `ip` command
+sends. To compare, `strace -e trace=sendmsg ip link set lo up` decodes what
+`ip` sends, and `ip monitor` in another terminal shows every change as it happens.
 
-How "inside the container" works: pyroute2 opens the netlink socket in a
-short-lived child that setns(2)s into /proc/PID/ns/net; a netlink socket
-stays bound to the namespace it was created in, so every request on it acts
-inside the container while this process stays in the host namespace.
-Shell: `nsenter --target PID --net ip ...`.
+How "inside the container" works: rtnl.open_in_netns() setns(2)s this thread
+into /proc/PID/ns/net, creates the netlink socket, and setns(2)s straight
+back; a netlink socket stays bound to the namespace it was created in, so
+every request on it acts inside the container while this process stays in
+the host namespace. Shell: `nsenter --target PID --net ip ...`.
+
+A plain blocking socket needs no event loop, so these functions work the same
+in a script, in a thread, and inside Jupyter's running asyncio loop.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
-import os
-from typing import Iterator
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from ..errors import KernelError
 from ..trace import step
+from . import rtnl
+from .rtnl import IFF_UP, IFLA_IFNAME, NetlinkError
 
 __all__ = [
     "inside", "link_exists", "link_index", "list_links", "link_mac", "link_alias", "set_alias", "addresses", "routes",
@@ -40,6 +44,10 @@ __all__ = [
     "move_to_netns", "rename_link", "add_address", "set_mac", "link_up", "link_down",
     "add_default_route", "write_sysctl", "read_sysctl",
 ]
+
+_EXCL = rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL     # "add": create, and fail with EEXIST if it exists
+# the body of every RTM_GETLINK: ifinfomsg + "skip the statistics" (what `ip link show` sends too)
+_GETLINK = rtnl.ifinfomsg() + rtnl.attr_u32(rtnl.IFLA_EXT_MASK, rtnl.RTEXT_FILTER_SKIP_STATS)
 
 
 # --- plumbing ----------------------------------------------------------------
@@ -49,102 +57,138 @@ def _ns(pid: int | None) -> str:
     return f"nsenter -t {pid} -n " if pid else ""
 
 
-_inside: dict[int, IPRoute] = {}   # sockets kept open by `with inside(pid):`
+_inside: dict[int, rtnl.Rtnl] = {}   # sockets kept open by `with inside(pid):`
 
 
 @contextlib.contextmanager
-def inside(pid: int) -> Iterator[None]:
+def inside(pid: int):
     """Keep one netlink socket in /proc/PID/ns/net open for several steps.
 
-    Opening one costs a fork + setns(2) (see the module doc); configuring
+    Opening one costs two setns(2) calls (see the module doc); configuring
     eth0 takes six steps, so `_plug` opens it once. Only a speed-up: every
     function works the same without it.
     """
-    if pid in _inside or _loop_running():
-        yield          # (inside Jupyter each call opens its own socket in a worker thread)
+    if pid in _inside:
+        yield
         return
-    _inside[pid] = IPRoute(netns=f"/proc/{pid}/ns/net", flags=0)
+    _inside[pid] = _open(pid)
     try:
         yield
     finally:
         _inside.pop(pid).close()
 
 
+def _open(pid: int | None) -> rtnl.Rtnl:
+    if pid is None:
+        return rtnl.Rtnl()
+    path = f"/proc/{pid}/ns/net"
+    try:
+        return rtnl.open_in_netns(path)
+    except FileNotFoundError:
+        raise KernelError(errno.ESRCH, "open", path,
+                          hint="the container's first process is gone; is it still running?") from None
+
+
 @contextlib.contextmanager
-def _ipr(pid: int | None = None) -> Iterator[IPRoute]:
+def _nl(pid: int | None = None):
     """An rtnetlink socket in the host netns, or in the netns of process `pid`."""
     if pid in _inside:
         yield _inside[pid]
         return
-    if pid is None:
-        ipr = IPRoute()
-    else:
-        path = f"/proc/{pid}/ns/net"
-        if not os.path.exists(path):
-            raise KernelError(errno.ESRCH, "open", path,
-                              hint="the container's first process is gone; is it still running?")
-        ipr = IPRoute(netns=path, flags=0)   # flags=0: never create a named netns
+    nl = _open(pid)
     try:
-        yield ipr
+        yield nl
     finally:
-        ipr.close()
+        nl.close()
 
 
 def _kernel(e: NetlinkError, op: str, args: str) -> KernelError:
-    """Turn pyroute2's NetlinkError into our KernelError (keeps errno)."""
-    return KernelError(e.code, op, args)
+    """Turn the kernel's NLMSG_ERROR into our KernelError (keeps errno; the kernel's
+    own reason, when it gives one, becomes the hint)."""
+    return KernelError(e.errno, op, args, hint=f"the kernel says: {e.extack}" if e.extack else None)
 
 
-def _index(ipr: IPRoute, name: str, pid: int | None = None) -> int:
-    found = ipr.link_lookup(ifname=name)
-    if not found:
+def _lookup(nl: rtnl.Rtnl, name: str) -> rtnl.Msg | None:
+    """RTM_GETLINK with IFLA_IFNAME: the kernel finds the link by name (`ip link show NAME`)."""
+    if not name or len(name.encode()) > 15:           # IFNAMSIZ - 1: no such link can exist
+        return None
+    try:
+        found = nl.request(rtnl.RTM_GETLINK, 0, _GETLINK + rtnl.attr_str(IFLA_IFNAME, name))
+    except NetlinkError as e:
+        if e.errno == errno.ENODEV:
+            return None
+        raise _kernel(e, "RTM_GETLINK", f"ifname={name}") from None
+    return found[0] if found else None
+
+
+def _link(nl: rtnl.Rtnl, name: str, pid: int | None = None) -> rtnl.Msg:
+    """Like _lookup, but a missing link is an error (ENODEV, as `ip` says "Cannot find device")."""
+    found = _lookup(nl, name)
+    if found is None:
         where = f" in the netns of pid {pid}" if pid else ""
         raise KernelError(errno.ENODEV, "link_lookup", f"ifname={name}{where}")
-    return found[0]
+    return found
+
+
+def _index(nl: rtnl.Rtnl, name: str, pid: int | None = None) -> int:
+    return _link(nl, name, pid).head["index"]
+
+
+def _setlink(nl: rtnl.Rtnl, index: int, *attrs: bytes, up: bool | None = None) -> None:
+    """RTM_NEWLINK on an existing link (no NLM_F_CREATE): what every `ip link set` sends.
+    up=True/False sets IFF_UP through ifi_change (only the bits in change are touched)."""
+    flags, change = (0, 0) if up is None else (IFF_UP if up else 0, IFF_UP)
+    nl.request(rtnl.RTM_NEWLINK, 0, rtnl.ifinfomsg(index, flags, change) + b"".join(attrs))
+
+
+def _names(nl: rtnl.Rtnl) -> dict[int, str]:
+    """{ifindex: name} from one RTM_GETLINK dump."""
+    return {m.head["index"]: rtnl.as_str(m.get(IFLA_IFNAME)) for m in nl.dump(rtnl.RTM_GETLINK, _GETLINK)}
 
 
 # --- questions (no trace: they change nothing) -------------------------------
 
 def link_exists(name: str, pid: int | None = None) -> bool:
     """Is there a link called `name`? (`ip link show NAME`)"""
-    with _ipr(pid) as ipr:
-        return bool(ipr.link_lookup(ifname=name))
+    with _nl(pid) as nl:
+        return _lookup(nl, name) is not None
 
 
 def link_index(name: str, pid: int | None = None) -> int:
     """The ifindex of `name` (the number before the colon in `ip -o link`)."""
-    with _ipr(pid) as ipr:
-        return _index(ipr, name, pid)
+    with _nl(pid) as nl:
+        return _index(nl, name, pid)
 
 
 def list_links(pid: int | None = None) -> list[dict]:
     """Every link as {name, index, kind, master, mac, up} (`ip -d -o link`).
 
     `master` is the *name* of the bridge the link is enslaved to, or None.
+    Netlink: one RTM_GETLINK dump (NLM_F_DUMP), read until NLMSG_DONE.
     """
-    with _ipr(pid) as ipr:
-        raw = list(ipr.get_links())
-    by_index = {m["index"]: m.get_attr("IFLA_IFNAME") for m in raw}
+    with _nl(pid) as nl:
+        raw = nl.dump(rtnl.RTM_GETLINK, _GETLINK)
+    by_index = {m.head["index"]: rtnl.as_str(m.get(IFLA_IFNAME)) for m in raw}
     out = []
     for m in raw:
-        info = m.get_attr("IFLA_LINKINFO")
-        master = m.get_attr("IFLA_MASTER")
+        info = m.get(rtnl.IFLA_LINKINFO)
+        master = rtnl.as_u32(m.get(rtnl.IFLA_MASTER))
         out.append({
-            "name": m.get_attr("IFLA_IFNAME"),
-            "index": m["index"],
-            "kind": info.get_attr("IFLA_INFO_KIND") if info else None,
+            "name": by_index[m.head["index"]],
+            "index": m.head["index"],
+            "kind": rtnl.as_str(rtnl.parse_attrs(info).get(rtnl.IFLA_INFO_KIND)) if info else None,
             "master": by_index.get(master) if master else None,
-            "mac": m.get_attr("IFLA_ADDRESS"),
-            "up": bool(m["flags"] & 1),
+            "mac": rtnl.as_mac(m.get(rtnl.IFLA_ADDRESS)),
+            "up": bool(m.head["flags"] & IFF_UP),
         })
     return out
 
 
 def link_alias(name: str) -> str | None:
     """The link's free-text alias (`ip -d link show NAME`, the "alias" line), or None."""
-    with _ipr() as ipr:
-        found = ipr.link_lookup(ifname=name)
-        return ipr.get_links(found[0])[0].get_attr("IFLA_IFALIAS") if found else None
+    with _nl() as nl:
+        found = _lookup(nl, name)
+        return rtnl.as_str(found.get(rtnl.IFLA_IFALIAS)) if found else None
 
 
 def set_alias(name: str, text: str) -> None:
@@ -154,34 +198,47 @@ def set_alias(name: str, text: str) -> None:
     our bridges, so two minidockers never share one bridge by accident.
     """
     step("ip", f"RTM_NEWLINK {name} IFLA_IFALIAS={text}", f"ip link set {name} alias {text}")
-    with _ipr() as ipr:
-        ipr.link("set", index=_index(ipr, name), ifalias=text)
+    with _nl() as nl:
+        try:
+            _setlink(nl, _index(nl, name), rtnl.attr_str(rtnl.IFLA_IFALIAS, text))
+        except NetlinkError as e:
+            raise _kernel(e, "RTM_NEWLINK", f"{name} alias {text}") from None
 
 
 def link_mac(name: str, pid: int | None = None) -> str:
     """The MAC address of `name` (`ip link show NAME`, the link/ether field)."""
-    with _ipr(pid) as ipr:
-        return ipr.get_links(_index(ipr, name, pid))[0].get_attr("IFLA_ADDRESS")
+    with _nl(pid) as nl:
+        return rtnl.as_mac(_link(nl, name, pid).get(rtnl.IFLA_ADDRESS))
 
 
 def addresses(pid: int | None = None) -> list[tuple[str, str]]:
-    """IPv4 addresses as (ifname, 'A.B.C.D/N') (`ip -4 -o addr`)."""
-    with _ipr(pid) as ipr:
-        names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
-        return [(names.get(a["index"], "?"), f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
-                for a in ipr.get_addr(family=2)]
+    """IPv4 addresses as (ifname, 'A.B.C.D/N') (`ip -4 -o addr`).
+
+    Netlink: an RTM_GETADDR dump with ifaddrmsg.family=AF_INET (and one of links, for the names).
+    """
+    with _nl(pid) as nl:
+        names = _names(nl)
+        return [(names.get(a.head["index"], "?"), f"{rtnl.as_ipv4(a.get(rtnl.IFA_ADDRESS))}/{a.head['prefixlen']}")
+                for a in nl.dump(rtnl.RTM_GETADDR, rtnl.ifaddrmsg(0, family=rtnl.AF_INET))]
 
 
 def routes(pid: int | None = None) -> list[dict]:
-    """IPv4 main-table routes as {dst, gateway, dev} (`ip -4 route`)."""
-    with _ipr(pid) as ipr:
-        names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
+    """IPv4 main-table routes as {dst, gateway, dev} (`ip -4 route`).
+
+    Netlink: an RTM_GETROUTE dump (AF_INET) answers with every table (main, local);
+    we keep table 254, "main", the one `ip route` shows.
+    """
+    with _nl(pid) as nl:
+        names = _names(nl)
         out = []
-        for r in ipr.get_routes(family=2, table=254):
-            dst = r.get_attr("RTA_DST")
-            out.append({"dst": f"{dst}/{r['dst_len']}" if dst else "default",
-                        "gateway": r.get_attr("RTA_GATEWAY"),
-                        "dev": names.get(r.get_attr("RTA_OIF"))})
+        for r in nl.dump(rtnl.RTM_GETROUTE, rtnl.rtmsg(table=0, protocol=0)):
+            table = rtnl.as_u32(r.get(rtnl.RTA_TABLE)) or r.head["table"]
+            if table != rtnl.RT_TABLE_MAIN:
+                continue
+            dst = rtnl.as_ipv4(r.get(rtnl.RTA_DST))
+            out.append({"dst": f"{dst}/{r.head['dst_len']}" if dst else "default",
+                        "gateway": rtnl.as_ipv4(r.get(rtnl.RTA_GATEWAY)),
+                        "dev": names.get(rtnl.as_u32(r.get(rtnl.RTA_OIF)))})
         return out
 
 
@@ -194,23 +251,28 @@ def create_bridge(name: str, cidr: str) -> None:
     Shell: `ip link add NAME type bridge && ip addr add CIDR dev NAME && ip link set NAME up`.
     An existing bridge is kept (idempotent): two containers may race to make it.
     """
-    with _ipr() as ipr:
+    with _nl() as nl:
         step("ip", f"RTM_NEWLINK ifname={name} kind=bridge", f"ip link add {name} type bridge")
-        try:
-            ipr.link("add", ifname=name, kind="bridge")
+        try:       # ifinfomsg + IFLA_IFNAME + IFLA_LINKINFO { IFLA_INFO_KIND "bridge" }
+            nl.request(rtnl.RTM_NEWLINK, _EXCL, rtnl.ifinfomsg() + rtnl.attr_str(IFLA_IFNAME, name)
+                       + rtnl.nest(rtnl.IFLA_LINKINFO, rtnl.attr_str(rtnl.IFLA_INFO_KIND, "bridge")))
         except NetlinkError as e:
-            if e.code != errno.EEXIST:
+            if e.errno != errno.EEXIST:
                 raise _kernel(e, "RTM_NEWLINK", f"ifname={name}, kind=bridge") from None
-        idx = _index(ipr, name)
+        idx = _index(nl, name)
         addr, plen = cidr.split("/")
         step("ip", f"RTM_NEWADDR {cidr} dev {name}", f"ip addr add {cidr} dev {name}")
-        try:
-            ipr.addr("add", index=idx, address=addr, prefixlen=int(plen))
+        try:       # ifaddrmsg(prefixlen, index) + IFA_LOCAL + IFA_ADDRESS, as `ip addr add` sends
+            nl.request(rtnl.RTM_NEWADDR, _EXCL, rtnl.ifaddrmsg(idx, int(plen))
+                       + rtnl.attr_ipv4(rtnl.IFA_LOCAL, addr) + rtnl.attr_ipv4(rtnl.IFA_ADDRESS, addr))
         except NetlinkError as e:
-            if e.code != errno.EEXIST:
+            if e.errno != errno.EEXIST:
                 raise _kernel(e, "RTM_NEWADDR", f"{cidr} dev {name}") from None
         step("ip", f"RTM_NEWLINK {name} IFF_UP", f"ip link set {name} up")
-        ipr.link("set", index=idx, state="up")
+        try:
+            _setlink(nl, idx, up=True)
+        except NetlinkError as e:
+            raise _kernel(e, "RTM_NEWLINK", f"{name} up") from None
 
 
 def destroy_link(name: str, pid: int | None = None) -> bool:
@@ -218,32 +280,46 @@ def destroy_link(name: str, pid: int | None = None) -> bool:
 
     Netlink RTM_DELLINK. Shell: `ip link del NAME`. Idempotent: a missing link is fine.
     """
-    with _ipr(pid) as ipr:
-        found = ipr.link_lookup(ifname=name)
-        if not found:
+    with _nl(pid) as nl:
+        found = _lookup(nl, name)
+        if found is None:
             return False
         step("ip", f"RTM_DELLINK {name}", f"{_ns(pid)}ip link del {name}")
         try:
-            ipr.link("del", index=found[0])
+            nl.request(rtnl.RTM_DELLINK, 0, rtnl.ifinfomsg(found.head["index"]))
         except NetlinkError as e:
-            if e.code == errno.ENODEV:    # someone else deleted it a moment ago
+            if e.errno == errno.ENODEV:    # someone else deleted it a moment ago
                 return False
             raise _kernel(e, "RTM_DELLINK", name) from None
         return True
 
 
-def create_veth(host: str, peer: str) -> None:
+def create_veth(host: str, peer: str, peer_pid: int | None = None) -> None:
     """Create a veth pair: two interfaces joined by a virtual cable.
 
     Netlink RTM_NEWLINK(kind=veth, peer=...). Shell: `ip link add HOST type veth peer name PEER`.
+    With peer_pid the peer is born inside the netns of that process (its ifinfomsg
+    carries IFLA_NET_NS_PID): `ip link add HOST type veth peer name PEER netns PID`.
+    That skips move_to_netns, whose cost (~20 ms) is the kernel waiting for an RCU
+    grace period while it takes the link out of the host namespace.
     """
-    step("ip", f"RTM_NEWLINK ifname={host} kind=veth peer={peer}",
-         f"ip link add {host} type veth peer name {peer}")
-    with _ipr() as ipr:
+    where = f" netns {peer_pid}" if peer_pid else ""
+    born = f" IFLA_NET_NS_PID={peer_pid}" if peer_pid else ""
+    step("ip", f"RTM_NEWLINK ifname={host} kind=veth peer={peer}{born}",
+         f"ip link add {host} type veth peer name {peer}{where}")
+    # ifinfomsg + IFLA_IFNAME host + IFLA_LINKINFO { IFLA_INFO_KIND "veth",
+    #   IFLA_INFO_DATA { VETH_INFO_PEER: a whole second ifinfomsg + IFLA_IFNAME peer [+ IFLA_NET_NS_PID] } }
+    peer_msg = rtnl.ifinfomsg() + rtnl.attr_str(IFLA_IFNAME, peer)
+    if peer_pid:
+        peer_msg += rtnl.attr_u32(rtnl.IFLA_NET_NS_PID, peer_pid)
+    body = (rtnl.ifinfomsg() + rtnl.attr_str(IFLA_IFNAME, host)
+            + rtnl.nest(rtnl.IFLA_LINKINFO, rtnl.attr_str(rtnl.IFLA_INFO_KIND, "veth"),
+                        rtnl.nest(rtnl.IFLA_INFO_DATA, rtnl.attr(rtnl.VETH_INFO_PEER, peer_msg))))
+    with _nl() as nl:
         try:
-            ipr.link("add", ifname=host, kind="veth", peer=peer)
+            nl.request(rtnl.RTM_NEWLINK, _EXCL, body)
         except NetlinkError as e:
-            raise _kernel(e, "RTM_NEWLINK", f"ifname={host}, kind=veth, peer={peer}") from None
+            raise _kernel(e, "RTM_NEWLINK", f"ifname={host}, kind=veth, peer={peer}{where}") from None
 
 
 def set_master(name: str, bridge: str) -> None:
@@ -252,9 +328,9 @@ def set_master(name: str, bridge: str) -> None:
     Netlink RTM_NEWLINK(IFLA_MASTER). Shell: `ip link set NAME master BRIDGE up`.
     """
     step("ip", f"RTM_NEWLINK {name} IFLA_MASTER={bridge} IFF_UP", f"ip link set {name} master {bridge} up")
-    with _ipr() as ipr:
+    with _nl() as nl:
         try:
-            ipr.link("set", index=_index(ipr, name), master=_index(ipr, bridge), state="up")
+            _setlink(nl, _index(nl, name), rtnl.attr_u32(rtnl.IFLA_MASTER, _index(nl, bridge)), up=True)
         except NetlinkError as e:
             raise _kernel(e, "RTM_NEWLINK", f"{name} master {bridge}") from None
 
@@ -283,9 +359,9 @@ def move_to_netns(name: str, pid: int) -> None:
     After this the host no longer sees `name`; the container does.
     """
     step("ip", f"RTM_NEWLINK {name} IFLA_NET_NS_PID={pid}", f"ip link set {name} netns {pid}")
-    with _ipr() as ipr:
+    with _nl() as nl:
         try:
-            ipr.link("set", index=_index(ipr, name), net_ns_pid=pid)
+            _setlink(nl, _index(nl, name), rtnl.attr_u32(rtnl.IFLA_NET_NS_PID, pid))
         except NetlinkError as e:
             raise _kernel(e, "RTM_NEWLINK", f"{name} netns {pid}") from None
 
@@ -298,9 +374,9 @@ def rename_link(old: str, new: str, pid: int | None = None) -> None:
     Shell: `ip link set OLD name NEW` (inside: `nsenter -t PID -n ip link set OLD name NEW`).
     """
     step("ip", f"RTM_NEWLINK {old} IFLA_IFNAME={new}", f"{_ns(pid)}ip link set {old} name {new}")
-    with _ipr(pid) as ipr:
+    with _nl(pid) as nl:
         try:
-            ipr.link("set", index=_index(ipr, old, pid), ifname=new)
+            _setlink(nl, _index(nl, old, pid), rtnl.attr_str(IFLA_IFNAME, new))
         except NetlinkError as e:
             raise _kernel(e, "RTM_NEWLINK", f"{old} name {new}") from None
 
@@ -311,9 +387,9 @@ def set_mac(name: str, mac: str, pid: int | None = None) -> None:
     Shell: `ip link set NAME address MAC`.
     """
     step("ip", f"RTM_NEWLINK {name} IFLA_ADDRESS={mac}", f"{_ns(pid)}ip link set {name} address {mac}")
-    with _ipr(pid) as ipr:
+    with _nl(pid) as nl:
         try:
-            ipr.link("set", index=_index(ipr, name, pid), address=mac)
+            _setlink(nl, _index(nl, name, pid), rtnl.attr_mac(rtnl.IFLA_ADDRESS, mac))
         except NetlinkError as e:
             raise _kernel(e, "RTM_NEWLINK", f"{name} address {mac}") from None
 
@@ -326,9 +402,10 @@ def add_address(name: str, cidr: str, pid: int | None = None) -> None:
     """
     addr, plen = cidr.split("/")
     step("ip", f"RTM_NEWADDR {cidr} dev {name}", f"{_ns(pid)}ip addr add {cidr} dev {name}")
-    with _ipr(pid) as ipr:
-        try:
-            ipr.addr("add", index=_index(ipr, name, pid), address=addr, prefixlen=int(plen))
+    with _nl(pid) as nl:
+        try:       # IFA_LOCAL is "my address"; IFA_ADDRESS the peer's on point-to-point links, else the same
+            nl.request(rtnl.RTM_NEWADDR, _EXCL, rtnl.ifaddrmsg(_index(nl, name, pid), int(plen))
+                       + rtnl.attr_ipv4(rtnl.IFA_LOCAL, addr) + rtnl.attr_ipv4(rtnl.IFA_ADDRESS, addr))
         except NetlinkError as e:
             raise _kernel(e, "RTM_NEWADDR", f"{cidr} dev {name}") from None
 
@@ -336,15 +413,21 @@ def add_address(name: str, cidr: str, pid: int | None = None) -> None:
 def link_up(name: str, pid: int | None = None) -> None:
     """Bring a link up. Netlink RTM_NEWLINK(IFF_UP). Shell: `ip link set NAME up`."""
     step("ip", f"RTM_NEWLINK {name} IFF_UP", f"{_ns(pid)}ip link set {name} up")
-    with _ipr(pid) as ipr:
-        ipr.link("set", index=_index(ipr, name, pid), state="up")
+    with _nl(pid) as nl:
+        try:
+            _setlink(nl, _index(nl, name, pid), up=True)
+        except NetlinkError as e:
+            raise _kernel(e, "RTM_NEWLINK", f"{name} up") from None
 
 
 def link_down(name: str, pid: int | None = None) -> None:
     """Bring a link down. Netlink RTM_NEWLINK(~IFF_UP). Shell: `ip link set NAME down`."""
     step("ip", f"RTM_NEWLINK {name} ~IFF_UP", f"{_ns(pid)}ip link set {name} down")
-    with _ipr(pid) as ipr:
-        ipr.link("set", index=_index(ipr, name, pid), state="down")
+    with _nl(pid) as nl:
+        try:
+            _setlink(nl, _index(nl, name, pid), up=False)
+        except NetlinkError as e:
+            raise _kernel(e, "RTM_NEWLINK", f"{name} down") from None
 
 
 def add_default_route(gateway: str, pid: int | None = None) -> None:
@@ -354,11 +437,11 @@ def add_default_route(gateway: str, pid: int | None = None) -> None:
     the bridge's address: the host, which forwards (and NATs) onwards.
     """
     step("ip", f"RTM_NEWROUTE default via {gateway}", f"{_ns(pid)}ip route add default via {gateway}")
-    with _ipr(pid) as ipr:
-        try:
-            ipr.route("add", dst="0.0.0.0/0", gateway=gateway)
+    with _nl(pid) as nl:
+        try:       # rtmsg(dst_len=0: default, table main, proto boot, unicast) + RTA_GATEWAY
+            nl.request(rtnl.RTM_NEWROUTE, _EXCL, rtnl.rtmsg(dst_len=0) + rtnl.attr_ipv4(rtnl.RTA_GATEWAY, gateway))
         except NetlinkError as e:
-            if e.code != errno.EEXIST:
+            if e.errno != errno.EEXIST:
                 raise _kernel(e, "RTM_NEWROUTE", f"default via {gateway}") from None
 
 
@@ -388,38 +471,3 @@ def write_sysctl(key: str, value: str) -> None:
             f.write(value)
     except OSError as e:
         raise KernelError(e.errno or errno.EIO, "write", path) from None
-
-
-# --- running under Jupyter ------------------------------------------------------
-# pyroute2 (0.9) drives its sockets with its own asyncio loop; a Jupyter kernel
-# already runs a loop in the main thread, where pyroute2's sync API then fails
-# with "This event loop is already running". When that is the case, each public
-# function below runs in a short-lived worker thread instead (same result).
-
-def _loop_running() -> bool:
-    import asyncio
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
-
-
-def _off_the_event_loop(fn):
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        if not _loop_running():
-            return fn(*args, **kwargs)
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(1) as ex:
-            return ex.submit(fn, *args, **kwargs).result()
-    return wrapper
-
-
-for _name in __all__:
-    _fn = globals().get(_name)
-    if callable(_fn) and _name not in ("inside", "read_sysctl", "write_sysctl"):
-        globals()[_name] = _off_the_event_loop(_fn)
-del _name, _fn

@@ -15,7 +15,6 @@ Map of this file:
   ns_picture(table)     the same as a matplotlib figure
   architecture_picture  lesson 1: docker's stack next to minidocker's files
   online()              may a lesson use the internet? (reads env and /proc/net/route only)
-  in_thread(fn)         call netlink code from a notebook (Jupyter's event loop blocks pyroute2)
   registry_context / registry_image / wait_http
                         lessons 4 and 10: a registry:2 image from the host's docker-registry
 
@@ -34,7 +33,7 @@ import sys
 from .. import params
 
 __all__ = ["localize", "redact", "sanitize", "NBVAL_PATTERNS", "nbval_cfg", "sh", "cleanup", "explain",
-           "NsTable", "ns_table", "ns_picture", "md_table", "architecture_picture", "online", "in_thread",
+           "NsTable", "ns_table", "ns_picture", "md_table", "architecture_picture", "online",
            "registry_context", "registry_image", "wait_http"]
 
 
@@ -432,19 +431,6 @@ def online() -> bool:
             return any(line.split()[1] == "00000000" for line in f.readlines()[1:] if line.split())
     except OSError:
         return False
-
-
-def in_thread(fn, *args, **kwargs):
-    """Call fn in a worker thread and return its result (exceptions propagate).
-
-    Why: a Jupyter kernel runs an asyncio event loop in its main thread, and
-    pyroute2's synchronous API (which minidocker's netlink code uses) refuses to
-    start inside a running loop ("This event loop is already running"). A worker
-    thread has no loop, so netlink calls work there.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(max_workers=1) as ex:
-        return ex.submit(fn, *args, **kwargs).result()
 
 
 # --- lessons 4 and 10: the registry as a container, built offline ----------------

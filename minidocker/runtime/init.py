@@ -212,7 +212,7 @@ def loopback_up() -> None:
     """ioctl(SIOCSIFFLAGS, IFF_UP) on "lo" of the current network namespace.
 
     Shell: `ip link set lo up`. (Plain ioctl rather than netlink, so PID 1
-    does not need pyroute2.)
+    imports neither `socket` nor kernel/rtnl.py.)
     """
     step("ip", "ioctl(SIOCSIFFLAGS, lo, IFF_UP)", "ip link set lo up")
     s = libc.inet_dgram_socket()

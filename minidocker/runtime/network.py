@@ -44,8 +44,8 @@ from ..kernel import iptables
 
 
 class _LazyNetlink:
-    """kernel.netlink, imported on first use: pyroute2 takes ~0.3 s to import,
-    and `run --network none` or validate() before create never need it."""
+    """kernel.netlink, imported on first use: `run --network none` and validate()
+    never need it (it brings `socket`, which test_startup forbids for `--network none`)."""
 
     def __getattr__(self, name):
         from ..kernel import netlink as real

@@ -19,7 +19,7 @@ its own interfaces, addresses, routes and ports. The chapter asks three question
 Each is answered below by something that works, then by the kernel objects that make it work.
 """)
     L.setup(extra_imports="from minidocker import params\nfrom minidocker.lab import plots_network\n"
-                          "from minidocker.lab.render import sanitize, localize, in_thread\nimport json, time, urllib.request",
+                          "from minidocker.lab.render import sanitize, localize\nimport json, time, urllib.request",
             networks=("l09-net",))
     L.md("""
 ## Question 1: container to container
@@ -106,9 +106,8 @@ The whole path of one request from `curl localhost:18081`, hook by hook — ever
 rule or the command that shows it:
 """)
     L.code("""
-# in_thread: pyroute2 (netlink) cannot run inside Jupyter's own event loop, a worker thread can
-topo = in_thread(plots_network.topology)
-print(sanitize(plots_network.format_path(in_thread(plots_network.packet_path, 18081, topo=topo))))""")
+topo = plots_network.topology()
+print(sanitize(plots_network.format_path(plots_network.packet_path(18081, topo=topo))))""")
     L.md("""
 ## The picture
 

@@ -212,3 +212,40 @@ def free_port() -> int:
                     ok = False
         if ok:
             return port
+
+
+# --- bare network namespaces (kernel/netlink tests) -------------------------------
+
+class Sandbox:
+    """A process alone in a new network namespace: `unshare --net sleep 600`.
+    Use as a context manager; leaving it kills the process, and the kernel deletes
+    the namespace with every link still in it."""
+
+    def __init__(self) -> None:
+        home = os.readlink("/proc/self/ns/net")
+        self.proc = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+        deadline = time.monotonic() + 5
+        while os.readlink(f"/proc/{self.proc.pid}/ns/net") == home:    # until unshare has run
+            assert time.monotonic() < deadline and self.proc.poll() is None, "unshare --net did not start"
+            time.sleep(0.005)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def ip_json(*args: str, pid: int | None = None):
+    """What iproute2 itself says, as JSON: `[nsenter -t PID -n] ip -j ARGS`. The independent
+    witness for kernel/netlink.py (which talks to the same kernel through its own code)."""
+    import json
+    argv = (["nsenter", "-t", str(pid), "-n"] if pid else []) + ["ip", "-j", *args]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, f"{' '.join(argv)}: {p.stderr}"
+    return json.loads(p.stdout or "[]")

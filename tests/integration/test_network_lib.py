@@ -1,10 +1,13 @@
-"""runtime/network.py against the real kernel, with sandboxes standing in for containers.
+"""runtime/network.py against the real kernel, with sandboxes standing in for containers;
+then kernel/netlink.py and kernel/rtnl.py on their own, with `ip -j` as the witness.
 
-Each test has its own bridge, subnet and iptables chains (see netkit.netenv),
-and checks at the end that none of them is left.
+Each runtime test has its own bridge, subnet and iptables chains (see netkit.netenv),
+and checks at the end that none of them is left; the netlink tests use links
+named mdnlXXX* (removed by the nl_names fixture) and throwaway namespaces.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -13,12 +16,12 @@ import sys
 import pytest
 
 from minidocker import params
-from minidocker.errors import Conflict, NotFound, UsageError
-from minidocker.kernel import iptables, netlink
+from minidocker.errors import Conflict, KernelError, NotFound, UsageError
+from minidocker.kernel import iptables, netlink, rtnl
 from minidocker.runtime import ipam, network, networks
 from minidocker.trace import trace
 from tests.integration.netkit import (PY, TCP_WHO, UDP_ECHO, free_port, host_address, http_get,  # noqa: F401
-                                      netenv, ping, start_httpd, udp_ask)
+                                      Sandbox, ip_json, netenv, ping, start_httpd, udp_ask)
 
 pytestmark = pytest.mark.usefixtures("root_only")
 
@@ -267,9 +270,9 @@ from minidocker.kernel import netlink
 from minidocker.runtime import network
 d = json.loads(sys.argv[1])
 box = Box(d["id"], d["name"], d["dir"], Config(**d["config"]))
-def die(*a, **k):      # the runtime is killed -9 right after the veth exists, before the move
+def die(*a, **k):      # the runtime is killed -9 right after the veth exists, before eth0 is set up
     os._exit(137)
-netlink.move_to_netns = die
+netlink.set_hairpin = die
 network.connect(box, d["pid"])
 """
 
@@ -322,3 +325,175 @@ def test_a_second_state_root_cannot_share_a_busy_bridge(netenv, tmp_path, monkey
     network.disconnect(b)
     networks.teardown()                               # root B's bridge and chains
     monkeypatch.setenv("MINIDOCKER_ROOT", root_a)     # the fixture checks root A's are gone too
+
+
+# --- kernel/netlink.py and kernel/rtnl.py themselves, with `ip -j` as the witness ------------
+
+
+@pytest.fixture
+def nl_names():
+    """Unique link names (mdnl + 3 hex), a private /24, and removal of the host-side links."""
+    import secrets
+    tag, third = secrets.token_hex(2)[:3], 100 + secrets.randbelow(100)
+    names = {"br": f"mdnl{tag}b", "host": f"mdnl{tag}h", "peer": f"mdnl{tag}p",
+             "subnet": f"10.219.{third}", "tag": tag}
+    try:
+        yield names
+    finally:
+        for n in ("host", "peer", "br"):
+            netlink.destroy_link(names[n])
+        assert not [ln["name"] for ln in netlink.list_links() if ln["name"].startswith(f"mdnl{tag}")]
+
+
+def _flags(name: str, pid: int | None = None) -> list[str]:
+    return ip_json("link", "show", "dev", name, pid=pid)[0]["flags"]
+
+
+def test_netlink_does_what_ip_then_sees(nl_names):
+    br, host, peer, net = nl_names["br"], nl_names["host"], nl_names["peer"], nl_names["subnet"]
+    with Sandbox() as box:
+        netlink.create_bridge(br, f"{net}.1/24")
+        netlink.create_bridge(br, f"{net}.1/24")                     # idempotent: EEXIST is fine
+        [b] = ip_json("-d", "link", "show", "dev", br)
+        assert b["linkinfo"]["info_kind"] == "bridge" and "UP" in b["flags"]
+        assert [(a["local"], a["prefixlen"]) for a in ip_json("-4", "addr", "show", "dev", br)[0]["addr_info"]] \
+            == [(f"{net}.1", 24)]
+        netlink.set_alias(br, "mdnl owner test")
+        assert netlink.link_alias(br) == ip_json("link", "show", "dev", br)[0]["ifalias"] == "mdnl owner test"
+        assert netlink.link_alias(host) is None
+
+        netlink.create_veth(host, peer)
+        [h] = ip_json("-d", "link", "show", "dev", host)
+        assert h["linkinfo"]["info_kind"] == "veth" and h["link"] == peer
+        netlink.set_master(host, br)
+        assert ip_json("link", "show", "dev", host)[0]["master"] == br and "UP" in _flags(host)
+        mine = {ln["name"]: ln for ln in netlink.list_links()}
+        assert mine[host] == {"name": host, "index": h["ifindex"], "kind": "veth", "master": br,
+                              "mac": h["address"], "up": True}
+        assert mine[br]["kind"] == "bridge" and netlink.link_index(br) == b["ifindex"]
+
+        netlink.move_to_netns(peer, box.pid)
+        assert not netlink.link_exists(peer) and netlink.link_exists(peer, box.pid)
+        with netlink.inside(box.pid):                                # one socket for the whole block
+            netlink.rename_link(peer, "eth0", box.pid)
+            netlink.set_mac("eth0", "02:42:0a:db:00:02", box.pid)
+            netlink.add_address("eth0", f"{net}.2/24", box.pid)
+            netlink.link_up("eth0", box.pid)
+            netlink.link_up("lo", box.pid)
+            netlink.add_default_route(f"{net}.1", box.pid)
+            netlink.add_default_route(f"{net}.1", box.pid)          # idempotent: EEXIST is fine
+        [e] = ip_json("-4", "addr", "show", "dev", "eth0", pid=box.pid)
+        assert ip_json("link", "show", "dev", "eth0", pid=box.pid)[0]["address"] \
+            == netlink.link_mac("eth0", box.pid) == "02:42:0a:db:00:02"
+        assert [(a["local"], a["prefixlen"]) for a in e["addr_info"]] == [(f"{net}.2", 24)]
+        assert sorted(netlink.addresses(box.pid)) == [("eth0", f"{net}.2/24"), ("lo", "127.0.0.1/8")]
+        theirs = [{"dst": r["dst"] if "/" in r["dst"] or r["dst"] == "default" else r["dst"] + "/32",
+                   "gateway": r.get("gateway"), "dev": r["dev"]} for r in ip_json("-4", "route", pid=box.pid)]
+        assert netlink.routes(box.pid) == theirs
+        assert {"dst": "default", "gateway": f"{net}.1", "dev": "eth0"} in theirs
+        # real packets: the sandbox reaches the bridge's address through the veth
+        ping = subprocess.run(["nsenter", "-t", str(box.pid), "-n", "busybox", "ping", "-c", "1", "-W", "2",
+                               f"{net}.1"], capture_output=True, text=True, timeout=10)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        netlink.link_down("eth0", box.pid)
+        assert "UP" not in _flags("eth0", box.pid)
+
+        assert netlink.destroy_link(host) is True                     # takes both ends of the cable
+        assert not netlink.link_exists("eth0", box.pid)
+        assert netlink.destroy_link(host) is False
+
+
+def test_veth_peer_born_inside_the_container_needs_no_move(nl_names):
+    host, peer = nl_names["host"], nl_names["peer"]
+    with Sandbox() as box:
+        with trace() as t:
+            netlink.create_veth(host, peer, peer_pid=box.pid)
+        assert t.shell() == [f"ip link add {host} type veth peer name {peer} netns {box.pid}"]
+        assert netlink.link_exists(peer, box.pid) and not netlink.link_exists(peer)
+        [h] = ip_json("-d", "link", "show", "dev", host)
+        assert h["linkinfo"]["info_kind"] == "veth" and "link_netnsid" in h     # its peer is elsewhere
+        assert netlink.destroy_link(host) and not netlink.link_exists(peer, box.pid)
+
+
+def test_netlink_errors_keep_errno_and_name_the_request(nl_names):
+    host, peer = nl_names["host"], nl_names["peer"]
+    netlink.create_veth(host, peer)
+    with pytest.raises(KernelError) as e:
+        netlink.create_veth(host, peer)
+    assert e.value.errno == errno.EEXIST and e.value.op == "RTM_NEWLINK" and host in str(e.value)
+    with pytest.raises(KernelError) as e:
+        netlink.link_up(f"mdnl{nl_names['tag']}none")
+    assert e.value.errno == errno.ENODEV and "link_lookup" in str(e.value)
+    with pytest.raises(KernelError) as e:                             # the kernel refuses: name taken
+        netlink.rename_link(peer, host)
+    assert e.value.errno == errno.EEXIST and e.value.op == "RTM_NEWLINK"
+    with Sandbox() as box:
+        gone = box.pid
+    with pytest.raises(KernelError) as e:
+        netlink.link_exists("lo", gone)
+    assert e.value.errno == errno.ESRCH and "still running" in e.value.hint
+    assert netlink.link_exists("x" * 20) is False                    # longer than IFNAMSIZ: cannot exist
+
+
+def test_the_kernels_own_reason_travels_with_the_error():
+    with Sandbox() as box, rtnl.open_in_netns(f"/proc/{box.pid}/ns/net") as nl:
+        bogus = (rtnl.ifinfomsg() + rtnl.attr_str(rtnl.IFLA_IFNAME, "mdnlbogus")
+                 + rtnl.nest(rtnl.IFLA_LINKINFO, rtnl.attr_str(rtnl.IFLA_INFO_KIND, "mdnl-no-such-kind")))
+        with pytest.raises(rtnl.NetlinkError) as e:
+            nl.request(rtnl.RTM_NEWLINK, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL, bogus)
+        assert e.value.errno == errno.EOPNOTSUPP and e.value.extack        # "Unknown device type"
+        # a GET of one link answers with that link, then the ACK
+        [lo] = nl.request(rtnl.RTM_GETLINK, 0, rtnl.ifinfomsg() + rtnl.attr_str(rtnl.IFLA_IFNAME, "lo"))
+        assert lo.type == rtnl.RTM_NEWLINK and lo.head["index"] == 1
+
+
+def test_open_in_netns_always_returns_to_our_own_namespace():
+    import threading
+    home = os.readlink("/proc/thread-self/ns/net")
+    with Sandbox() as box:
+        theirs = os.readlink(f"/proc/{box.pid}/ns/net")
+        with rtnl.open_in_netns(f"/proc/{box.pid}/ns/net") as nl:
+            assert os.readlink("/proc/thread-self/ns/net") == home
+            names = [rtnl.as_str(m.get(rtnl.IFLA_IFNAME)) for m in nl.dump(rtnl.RTM_GETLINK, rtnl.ifinfomsg())]
+            assert names == ["lo"]                                     # the sandbox's links, not ours
+        with pytest.raises(KernelError):                              # not a netns file: setns says EINVAL
+            rtnl.open_in_netns(f"/proc/{box.pid}/ns/uts")
+        assert os.readlink("/proc/thread-self/ns/net") == home
+        # from a second thread: only that thread moves, and it comes back too
+        seen = {}
+
+        def worker():
+            with rtnl.open_in_netns(f"/proc/{box.pid}/ns/net"):
+                seen["worker"] = os.readlink("/proc/thread-self/ns/net")
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert seen["worker"] == home != theirs
+    with pytest.raises(FileNotFoundError):
+        rtnl.open_in_netns("/proc/0/ns/net")
+    assert os.readlink("/proc/thread-self/ns/net") == home
+
+
+def test_a_dump_longer_than_one_datagram_is_read_to_the_end():
+    with Sandbox() as box:
+        batch = "".join(f"link add mdnl{i}a type veth peer name mdnl{i}b\n" for i in range(150))
+        subprocess.run(["nsenter", "-t", str(box.pid), "-n", "ip", "-batch", "-"], input=batch, text=True,
+                       check=True, timeout=60)
+        ours = [ln["name"] for ln in netlink.list_links(box.pid)]
+        assert len(ours) == 301                                        # ~25 links fit in one datagram
+        assert ours == [ln["ifname"] for ln in ip_json("link", "show", pid=box.pid)]
+
+
+def test_bridge_mode_run_imports_no_pyroute2(netenv):
+    """The reason kernel/rtnl.py exists: `run` in bridge mode without pyroute2 (~0.2 s of imports)."""
+    from tests.helpers import REPO, md
+    md("run", "--rm", "--network", "none", "busybox", "true", check=True)   # base image, outside the check
+    code = ("import sys, json\nfrom minidocker.cli import main\n"
+            "rc = main(['run', '--rm', 'busybox', 'sh', '-c', 'ip -4 addr show eth0'])\n"
+            "sys.stdout.write('\\n' + json.dumps(sorted(sys.modules)))\nsys.exit(rc)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert p.returncode == 0, p.stderr
+    mods = set(json.loads(p.stdout.strip().splitlines()[-1]))
+    assert f"inet {netenv.subnet.rsplit('.', 1)[0]}." in p.stdout        # it did get a bridge address
+    assert "minidocker.kernel.netlink" in mods
+    assert not [m for m in mods if m.split(".")[0] in ("pyroute2", "asyncio", "concurrent")]
