@@ -18,7 +18,6 @@ answers 202 and we upload as usual), so it is never cleaned up with the blobs.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 
 from .. import state
@@ -34,10 +33,11 @@ def _path(store) -> str:
 
 
 def _read(store) -> dict:
-    with contextlib.suppress(Exception):      # missing or damaged: no hints, not an error
+    try:
         data = state.read_json(_path(store), versioned=False)
-        return data if isinstance(data, dict) else {}
-    return {}
+    except Exception:                         # missing or damaged: no hints, not an error
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def remember(store, host: str, repo: str, digests) -> None:

@@ -29,18 +29,8 @@ invalid JSON or an error status becomes a RegistryError saying which.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.client
 import io
-import json
 import os
-import platform
-import re
-import socket
-import ssl
-import threading
-import urllib.parse
 
 TYPE_CHECKING = False   # importing typing costs ~2 ms of every push and pull; type checkers read this
 if TYPE_CHECKING:
@@ -50,6 +40,7 @@ from .. import params
 from ..errors import RegistryError
 from ..plaindata import dataclass            # not dataclasses (~8 ms of import, see plaindata)
 from ..trace import step
+from . import http11        # not http.client: ~25 ms of import (the email package), see http11.py
 
 __all__ = ["Registry", "Manifest", "BlobReader", "FileBody", "catalog", "tags", "select_platform",
            "host_platform", "is_insecure",
@@ -68,12 +59,15 @@ MEDIA_DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)
 MANIFEST_TYPES = (MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST)
 _ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
-_DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 _BLOCK = 256 * 1024
+MAX_DOCUMENT = 4 << 20     # a manifest, token or error body larger than this is refused (containerd's limit)
+_HEX_LENGTH = {"sha256": 64, "sha512": 128}
 
 
 def check_digest(digest: str) -> str:
-    if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+    """'sha256:' + 64 lowercase hex (or sha512 + 128), else RegistryError."""
+    algo, sep, hexd = digest.partition(":") if isinstance(digest, str) else ("", "", "")
+    if not sep or _HEX_LENGTH.get(algo) != len(hexd) or hexd.strip("0123456789abcdef"):
         raise RegistryError(f"invalid digest {digest!r}",
                             hint="a digest is 'sha256:' and 64 lowercase hex characters")
     return digest
@@ -103,7 +97,7 @@ class Manifest:
 
 def host_platform() -> dict[str, str]:
     """This machine as an OCI platform: {"os": "linux", "architecture": "amd64"}."""
-    m = platform.machine().lower()
+    m = os.uname().machine.lower()      # what `uname -m` prints (the platform module costs ~2 ms)
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
             "armv7l": "arm", "armv6l": "arm", "i686": "386", "i386": "386",
             "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}.get(m, m)
@@ -137,14 +131,35 @@ def select_platform(index: dict, want: dict[str, str] | None = None) -> dict:
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """'Bearer realm="x",service="y"' -> ("bearer", {"realm": "x", "service": "y"})."""
     scheme, _, rest = header.strip().partition(" ")
-    fields = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    fields = {}
+    while "=" in rest:
+        key, _, rest = rest.partition("=")
+        key = key.strip(" ,\t")
+        if rest.startswith('"'):
+            value, _, rest = rest[1:].partition('"')
+        else:                                   # a token without quotes: error=insufficient_scope
+            value, _, rest = rest.partition(",")
+        if key:
+            fields[key] = value
     return scheme.lower(), fields
+
+
+def _digest(data: bytes) -> str:
+    """'sha256:...' of a manifest; small data is hashed without loading OpenSSL (see layout._sha256)."""
+    from .layout import sha256_digest
+    return sha256_digest(data)
+
+
+def _basic(credentials: tuple[str, str]) -> str:
+    import base64
+    return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
 
 
 class Registry:
     """One registry host ("localhost:5000", "docker.io"), its scheme and credentials.
 
-    Thread-safe: each request opens its own connection; tokens are cached per scope.
+    Thread-safe. Connections are kept open and reused (http11.Client); tokens
+    are cached per scope (a dict: one assignment or lookup is atomic in CPython).
     """
 
     def __init__(self, host: str, credentials: tuple[str, str] | None = None,
@@ -156,7 +171,11 @@ class Registry:
         self.timeout = timeout
         self._tokens: dict[str, str] = {}
         self._basic = False          # the registry asked for Basic: send it every time
-        self._lock = threading.Lock()
+        self._http = http11.Client(timeout)
+
+    def close(self) -> None:
+        """Close the connections kept open for reuse (the process exiting does the same)."""
+        self._http.close()
 
     @property
     def base_url(self) -> str:
@@ -165,54 +184,38 @@ class Registry:
     # --- the HTTP layer ------------------------------------------------------
 
     def _open(self, method: str, url: str, headers: dict[str, str],
-              body=None, redirects: int = 5) -> http.client.HTTPResponse:
+              body=None, redirects: int = 5) -> http11.Response:
         """One HTTP exchange; follows redirects for GET/HEAD (blob storage often redirects)."""
-        u = urllib.parse.urlsplit(url)
-        cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-        conn = cls(u.netloc, timeout=self.timeout)
-        path = u.path + ("?" + u.query if u.query else "")
         try:
-            if isinstance(body, FileBody) or callable(body):
-                conn.putrequest(method, path)
-                for k, v in headers.items():
-                    conn.putheader(k, v)
-                conn.endheaders()
-                if isinstance(body, FileBody):
-                    body.send_to(conn.sock)
-                else:
-                    for chunk in body():
-                        conn.send(chunk)
-            else:
-                conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-        except (OSError, http.client.HTTPException, ssl.SSLError) as e:
-            conn.close()
+            resp = self._http.request(method, url, headers, body)
+        except OSError as e:
+            scheme, host, port, target = http11.split_url(url)
+            where = f"{scheme}://{host}:{port}"
             hint = "is the registry running and the address right?"
-            if u.scheme == "https" and isinstance(e, (ssl.SSLError, ConnectionResetError)):
-                hint = (f"if {u.netloc} speaks plain HTTP, add it to "
-                        f"{params.INSECURE_REGISTRIES_ENV}={u.netloc}")
-            raise RegistryError(f"cannot reach {u.scheme}://{u.netloc} ({method} {u.path}): {e}",
+            if scheme == "https" and (type(e).__module__ == "ssl" or isinstance(e, ConnectionResetError)):
+                hint = (f"if {host}:{port} speaks plain HTTP, add it to "
+                        f"{params.INSECURE_REGISTRIES_ENV}={host}:{port}")
+            raise RegistryError(f"cannot reach {where} ({method} {target.split('?')[0]}): {e}",
                                 hint=hint) from None
         if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD") and redirects:
-            where = urllib.parse.urljoin(url, resp.getheader("Location") or "")
-            resp.read()
-            conn.close()
-            same = urllib.parse.urlsplit(where).netloc == u.netloc
+            where = http11.join_url(url, resp.getheader("Location") or "")
+            resp.read(MAX_DOCUMENT)
+            resp.close()
+            same = http11.split_url(where)[:3] == http11.split_url(url)[:3]
             h = {k: v for k, v in headers.items() if same or k != "Authorization"}
             return self._open(method, where, h, None, redirects - 1)
-        resp._md_conn = conn  # type: ignore[attr-defined]  # closed with the response
         return resp
 
     def _auth_header(self, scope: str) -> str | None:
-        with self._lock:
-            if scope in self._tokens:
-                return "Bearer " + self._tokens[scope]
+        token = self._tokens.get(scope)
+        if token:
+            return "Bearer " + token
         if self._basic and self.credentials:
-            return "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+            return _basic(self.credentials)
         return None
 
     def request(self, method: str, path: str, *, scope: str = "", headers=None, body=None,
-                ok: tuple[int, ...] = (200,), what: str = "") -> http.client.HTTPResponse:
+                ok: tuple[int, ...] = (200,), what: str = "") -> http11.Response:
         """Send one request to the registry, answering one auth challenge.
 
         `path` starts with /v2/ (or is an absolute URL from a Location header);
@@ -228,7 +231,7 @@ class Registry:
             resp = self._open(method, url, h, body)
             if resp.status == 401 and attempt == 1:
                 challenge = resp.getheader("WWW-Authenticate") or ""
-                resp.read()
+                resp.read(MAX_DOCUMENT)
                 resp.close()
                 self._authenticate(challenge, scope, what or f"{method} {path}")
                 continue
@@ -255,12 +258,12 @@ class Registry:
         q = [("service", f["service"])] if f.get("service") else []
         # several scopes (a mount needs push here and pull there) are several scope= parameters
         q += [("scope", one) for one in scope.split()]
-        url = f["realm"] + ("?" + urllib.parse.urlencode(q) if q else "")
+        url = f["realm"] + ("?" + http11.urlencode(q) if q else "")
         h = {}
         if self.credentials:
-            h["Authorization"] = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+            h["Authorization"] = _basic(self.credentials)
         resp = self._open("GET", url, h)
-        body = resp.read()
+        body = resp.read(MAX_DOCUMENT)
         resp.close()
         if resp.status in (401, 403):
             raise RegistryError(f"the token service {f['realm']} refused "
@@ -269,6 +272,7 @@ class Registry:
                                 hint=f"minidocker login {self.name}   (check user name and password)")
         if resp.status != 200:
             raise RegistryError(f"the token service {f['realm']} answered HTTP {resp.status}")
+        from .. import fastjson as json
         try:
             data = json.loads(body)
             token = data.get("token") or data.get("access_token")
@@ -279,7 +283,12 @@ class Registry:
         return token
 
     def _error(self, resp, method: str, url: str, what: str) -> RegistryError:
-        body = resp.read(64 * 1024) if method != "HEAD" else b""
+        from .. import fastjson as json
+        body = b""
+        try:
+            body = resp.read(MAX_DOCUMENT) if method != "HEAD" else b""
+        except RegistryError:       # an error answer we cannot read: the status alone must do
+            pass
         resp.close()
         detail = ""
         try:
@@ -298,15 +307,19 @@ class Registry:
                              f" {resp.reason}" + (f" ({detail})" if detail else ""), hint=hint)
 
     def _json(self, resp, what: str) -> dict:
-        raw = resp.read()
+        raw = resp.read(MAX_DOCUMENT)
         resp.close()
+        return self._object(raw, what)
+
+    def _object(self, raw: bytes, what: str) -> dict:
+        """A JSON object from the registry, or RegistryError. Parsed by the store's reader
+        (layout.parse_json: json's C core without `re`, ~4 ms less of every pull's start-up)."""
+        from .layout import parse_json
+        from ..errors import ImageError
         try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise RegistryError(f"{self.name}: {what}: the registry sent invalid JSON ({e})") from None
-        if not isinstance(data, dict):
-            raise RegistryError(f"{self.name}: {what}: expected a JSON object")
-        return data
+            return parse_json(raw, "the answer")
+        except ImageError as e:
+            raise RegistryError(f"{self.name}: {what}: invalid JSON answer ({e})") from None
 
     # --- the API -------------------------------------------------------------
 
@@ -319,11 +332,11 @@ class Registry:
         repos, path = [], f"/v2/_catalog?n={page_size}"
         while path:
             resp = self.request("GET", path, scope="registry:catalog:*", what="catalog")
-            link = resp.getheader("Link") or ""
+            link = (resp.getheader("Link") or "").strip()
             data = self._json(resp, "catalog")
             repos += data.get("repositories") or []
-            m = re.match(r"<([^>]+)>", link)
-            path = m.group(1) if m else ""
+            # Link: </v2/_catalog?last=b&n=100>; rel="next"
+            path = link[1:].partition(">")[0] if link.startswith("<") and ">" in link else ""
         return repos
 
     def tags(self, name: str) -> list[str]:
@@ -337,9 +350,9 @@ class Registry:
         what = f"manifest {name}:{reference}" if ":" not in reference else f"manifest {name}@{reference}"
         resp = self.request("GET", f"/v2/{name}/manifests/{reference}", scope=f"repository:{name}:pull",
                             headers={"Accept": _ACCEPT}, what=what)
-        raw = resp.read()
+        raw = resp.read(MAX_DOCUMENT)
         resp.close()
-        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        digest = _digest(raw)
         claimed = resp.getheader("Docker-Content-Digest")
         if reference.startswith("sha256:") and digest != reference:
             raise RegistryError(f"{self.name}: {what}: the registry sent a manifest whose digest is "
@@ -347,12 +360,7 @@ class Registry:
         if claimed and claimed.startswith("sha256:") and claimed != digest:
             raise RegistryError(f"{self.name}: {what}: Docker-Content-Digest says {claimed} "
                                 f"but the body hashes to {digest}: refusing it")
-        try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise RegistryError(f"{self.name}: {what}: invalid JSON ({e})") from None
-        if not isinstance(data, dict):
-            raise RegistryError(f"{self.name}: {what}: a manifest must be a JSON object")
+        data = self._object(raw, what)
         media = data.get("mediaType") or (resp.getheader("Content-Type") or "").split(";")[0].strip()
         if media not in INDEX_TYPES + MANIFEST_TYPES:
             if "manifests" in data:
@@ -368,7 +376,7 @@ class Registry:
         resp = self.request("HEAD", f"/v2/{name}/blobs/{check_digest(digest)}",
                             scope=scope or f"repository:{name}:pull", ok=(200, 404),
                             what=f"check blob {digest[:19]}")
-        resp.read()
+        resp.read(MAX_DOCUMENT)
         resp.close()
         return resp.status == 200
 
@@ -382,14 +390,15 @@ class Registry:
         return BlobReader(self.name, digest, algo, resp, dest, size, progress)
 
     def fetch_blob(self, name: str, digest: str, dest: str,
-                   progress: Callable[[int, int], None] | None = None) -> int:
+                   progress: Callable[[int, int], None] | None = None, size: int | None = None) -> int:
         """Download a blob into the new file `dest`, hashing as it streams.
 
         A wrong digest or a short body removes `dest` and raises: nothing
         half-written stays. Returns the size. `progress(done, total)` is called
         as bytes arrive (total is 0 when the registry sends no Content-Length).
+        `size`: the descriptor's size; a longer body is refused as it arrives.
         """
-        blob = self.open_blob(name, digest, dest, progress=progress)
+        blob = self.open_blob(name, digest, dest, size=size, progress=progress)
         try:
             blob.verify()
         except BaseException:
@@ -416,7 +425,7 @@ class Registry:
             resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope=scope, ok=(202,),
                                 headers={"Content-Length": "0"}, body=b"",
                                 what=f"start upload of {digest[:19]}")
-            resp.read()
+            resp.read(MAX_DOCUMENT)
             resp.close()
             location = self._location(resp)
         if chunk:
@@ -428,7 +437,7 @@ class Registry:
                                              "Content-Length": str(n),
                                              "Content-Range": f"{offset}-{offset + n - 1}"},
                                     body=_file_chunks(path, offset, n, progress, size))
-                resp.read()
+                resp.read(MAX_DOCUMENT)
                 resp.close()
                 location = self._location(resp)
                 offset += n
@@ -436,11 +445,11 @@ class Registry:
         else:
             body, length = FileBody(path, size, progress), size
         sep = "&" if "?" in location else "?"
-        resp = self.request("PUT", f"{location}{sep}digest={urllib.parse.quote(digest)}",
+        resp = self.request("PUT", f"{location}{sep}digest={http11.quote(digest)}",
                             scope=scope, ok=(201,), what=f"finish upload of {digest[:19]}",
                             headers={"Content-Type": "application/octet-stream",
                                      "Content-Length": str(length)}, body=body)
-        resp.read()
+        resp.read(MAX_DOCUMENT)
         resp.close()
 
     def mount_blob(self, name: str, digest: str, source: str) -> str | None:
@@ -453,12 +462,12 @@ class Registry:
         normal upload session instead: returns its Location, to upload into.
         401/403 (no pull access to `source`): returns "" (upload from scratch).
         """
-        q = urllib.parse.urlencode({"mount": check_digest(digest), "from": source})
+        q = http11.urlencode({"mount": check_digest(digest), "from": source})
         resp = self.request("POST", f"/v2/{name}/blobs/uploads/?{q}", ok=(201, 202, 401, 403),
                             scope=f"repository:{name}:pull,push repository:{source}:pull",
                             headers={"Content-Length": "0"}, body=b"",
                             what=f"mount {digest[:19]} from {source}")
-        resp.read()
+        resp.read(MAX_DOCUMENT)
         resp.close()
         if resp.status == 201:
             return None
@@ -468,7 +477,7 @@ class Registry:
         loc = resp.getheader("Location")
         if not loc:
             raise RegistryError(f"{self.name}: upload answer without a Location header")
-        return urllib.parse.urljoin(self.base_url + "/", loc)
+        return http11.join_url(self.base_url + "/", loc)
 
     def put_manifest(self, name: str, reference: str, raw: bytes, media_type: str) -> str:
         """PUT a manifest under a tag; returns the digest the registry reports."""
@@ -476,9 +485,9 @@ class Registry:
                             scope=f"repository:{name}:pull,push", ok=(201, 200),
                             headers={"Content-Type": media_type, "Content-Length": str(len(raw))},
                             body=raw, what=f"put manifest {name}:{reference}")
-        resp.read()
+        resp.read(MAX_DOCUMENT)
         resp.close()
-        return resp.getheader("Docker-Content-Digest") or "sha256:" + hashlib.sha256(raw).hexdigest()
+        return resp.getheader("Docker-Content-Digest") or _digest(raw)
 
 
 class BlobReader(io.RawIOBase):
@@ -495,6 +504,7 @@ class BlobReader(io.RawIOBase):
                  size: int | None, progress: Callable[[int, int], None] | None):
         self.host, self.digest, self.dest = host, digest, dest
         self._resp, self._progress = resp, progress
+        import hashlib                 # OpenSSL's: the fastest on big blobs (see layout._sha256)
         self._h = hashlib.new(algo)
         self.total = int(resp.getheader("Content-Length") or 0)
         self.limit = size             # the manifest's size: more bytes than that are refused
@@ -517,7 +527,7 @@ class BlobReader(io.RawIOBase):
             raise self.error
         try:
             n = self._resp.readinto(b)
-        except (http.client.HTTPException, OSError, socket.timeout) as e:
+        except (RegistryError, OSError) as e:
             raise self._refuse(f"download failed after {self.done} bytes: {e}")
         if n:
             view = memoryview(b)[:n]
@@ -582,14 +592,14 @@ class FileBody:
     def __init__(self, path: str, size: int, progress: Callable[[int, int], None] | None = None):
         self.path, self.size, self.progress = path, size, progress
 
-    def send_to(self, sock: socket.socket) -> None:
-        """sendfile(2) the file into `sock` (socket.sendfile; plain send() on TLS sockets)."""
+    def send_to(self, sock) -> None:
+        """sendfile(2) the file into `sock` (http11.send_file; read() + send() on TLS sockets)."""
         step("registry", f"sendfile(socket, {self.path}, {self.size} bytes)",
              f"curl -T {self.path} ...   # the kernel copies file -> socket")
         with open(self.path, "rb") as f:
             done = 0
             while done < self.size:
-                n = sock.sendfile(f, done, min(self.STEP, self.size - done))
+                n = http11.send_file(sock, f, done, min(self.STEP, self.size - done))
                 if not n:
                     raise RegistryError(f"{self.path} shrank while uploading it")
                 done += n
@@ -624,10 +634,18 @@ def _unlink(path: str) -> None:
 def catalog(host: str) -> list[str]:
     """`curl -X GET HOST/v2/_catalog` -> {"repositories": [...]}, as a list (seed 1.5.5)."""
     from . import auth
-    return Registry(host, credentials=auth.load(host)).catalog()
+    reg = Registry(host, credentials=auth.load(host))
+    try:
+        return reg.catalog()
+    finally:
+        reg.close()
 
 
 def tags(host: str, name: str) -> list[str]:
     """`curl -X GET HOST/v2/NAME/tags/list` -> {"name": NAME, "tags": [...]}, the tags."""
     from . import auth
-    return Registry(host, credentials=auth.load(host)).tags(name)
+    reg = Registry(host, credentials=auth.load(host))
+    try:
+        return reg.tags(name)
+    finally:
+        reg.close()

@@ -256,3 +256,53 @@ def test_pull_docker_schema2_written_by_skopeo(store, registry, tmp_path):
     img = fresh.resolve(f"{registry.host}/mdk6/v2s2:1")
     assert p.image_id == img.id and os.path.isfile(os.path.join(img.layer_dirs[0], "bin", "busybox"))
     assert img.diff_ids == store.resolve("busybox").diff_ids
+
+
+def _random_image(store, tag: str, layers: int):
+    """An image of `layers` fresh random layers (gzip), straight into the store."""
+    import gzip
+    import tarfile
+    descs = []
+    for i in range(layers):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = os.urandom(100_000 + i)
+            ti = tarfile.TarInfo(f"mdk6-keep-{i}")
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        descs.append(store.add_layer(gzip.compress(buf.getvalue(), compresslevel=1)))
+    cfg = {"architecture": "amd64", "os": "linux", "config": {},
+           "rootfs": {"type": "layers", "diff_ids": [d.diff_id for d in descs]}}
+    return store.add_image(cfg, descs, tags=[tag])
+
+
+def test_push_and_pull_keep_connections_alive(store, registry, tmp_path, monkeypatch):
+    """registry:2 keeps HTTP/1.1 connections open: a push of 8 layers (HEAD, POST, PUT each)
+    and a pull of them open one connection per worker thread, not one per request."""
+    from minidocker import params
+    from minidocker.image import http11
+    opened = []
+    real = http11._connect
+    monkeypatch.setattr(http11, "_connect", lambda *a: opened.append(a) or real(*a))
+    ref = f"{registry.host}/mdk6/keep:1"
+    _random_image(store, ref, 8)
+    r = push(ref, store=store, out=io.StringIO())
+    assert len(r.uploaded) == 9                           # 8 layers and the config: 27 requests + 1
+    pushed = len(opened)
+    assert 1 <= pushed <= params.PUSH_PARALLEL
+    p = pull(ref, store=_fresh_store(tmp_path), out=io.StringIO())
+    assert len(p.downloaded) == 8                         # manifest, config, 8 layers: 10 requests
+    assert 1 <= len(opened) - pushed <= params.PULL_PARALLEL
+
+
+def test_explain_shows_the_upload_and_the_unpack(store, registry, tmp_path):
+    """`--explain` on push and pull prints the kernel steps: sendfile(2) of each layer
+    uploaded, and the unpack of each layer pulled."""
+    ref = f"{registry.host}/mdk6/explain:1"
+    store.tag("busybox", ref)
+    r = md("--explain", "push", ref)
+    assert r.returncode == 0, r.stderr
+    assert "[explain]" in r.stderr and "sendfile(socket," in r.stderr and "curl -T" in r.stderr
+    r = md("--explain", "pull", ref, env={"MINIDOCKER_ROOT": str(tmp_path / "explain-root")})
+    assert r.returncode == 0, r.stderr
+    assert "unpack layer sha256:" in r.stderr and "tar -xp" in r.stderr

@@ -116,3 +116,40 @@ def test_push_to_the_same_repository_again_finds_blobs_present(store, registry):
     push(f"{host}/mdk11/again:1", store=store, out=io.StringIO())
     r = push(f"{host}/mdk11/again:1", store=store, out=io.StringIO())
     assert r.uploaded == [] and r.mounted == [] and len(r.existed) == 2
+
+
+#: what `push` and `pull` must not import (bench: push that only mounts is mostly
+#: interpreter start-up, so every import counts): http.client (and the email package
+#: behind it), urllib, ssl and the socket wrapper are replaced by image/http11.py
+_NEVER = ["http", "email", "urllib", "ssl", "socket", "selectors", "platform", "base64", "json",
+          "concurrent", "typing", "dataclasses", "logging"]
+_NEVER_ON_PUSH = _NEVER + ["threading", "queue", "hashlib", "re", "contextlib", "tempfile", "shutil"]
+
+
+def _modules_after(argv: list[str], env: dict | None = None) -> set[str]:
+    """Run the CLI's main(argv) as the `minidocker` launcher does (python -I -S); list sys.modules."""
+    import ast
+    import subprocess
+    import sys
+    from minidocker.launcher import launcher_paths
+    code = ("import sys\nsys.path[:0] = %r\nfrom minidocker.cli import main\nrc = main(%r)\n"
+            "sys.stdout.write('\\n' + repr(sorted(sys.modules)))\nsys.exit(rc)" % (launcher_paths(), argv))
+    p = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, **(env or {})})
+    assert p.returncode == 0, p.stderr
+    return set(ast.literal_eval(p.stdout.strip().splitlines()[-1]))
+
+
+def _loaded(mods: set[str], names: list[str]) -> list[str]:
+    return sorted(n for n in names if n in mods or any(m.startswith(n + ".") for m in mods))
+
+
+def test_push_and_pull_import_nothing_heavy(store, registry, tmp_path):
+    host = registry.host
+    _image(store, f"{host}/mdk11/light:1", layers=2)
+    push(f"{host}/mdk11/light:1", store=store, out=io.StringIO())
+    store.tag(f"{host}/mdk11/light:1", f"{host}/mdk11/light-copy:1")
+    mods = _modules_after(["push", f"{host}/mdk11/light-copy:1"])         # mounts only
+    assert "minidocker.image.http11" in mods and _loaded(mods, _NEVER_ON_PUSH) == []
+    mods = _modules_after(["pull", f"{host}/mdk11/light:1"], env={"MINIDOCKER_ROOT": str(tmp_path / "light")})
+    assert "minidocker.image.tarsafe" in mods and _loaded(mods, _NEVER + ["threading", "queue"]) == []

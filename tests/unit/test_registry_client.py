@@ -157,7 +157,8 @@ def test_pull_of_a_lying_layer_leaves_nothing(fake, md_root):
     fake.blob("mdk6/liar", layer)
     r = pull(f"{fake.host}/mdk6/liar", store=store, out=io.StringIO())
     assert r.downloaded == [sha(layer)]
-    assert open(os.path.join(store.resolve(f"{fake.host}/mdk6/liar").layer_dirs[0], "hello.txt")).read() == "hi"
+    with open(os.path.join(store.resolve(f"{fake.host}/mdk6/liar").layer_dirs[0], "hello.txt")) as f:
+        assert f.read() == "hi"
 
 
 def test_platform_selection():
@@ -194,7 +195,8 @@ def test_credentials_file_is_0600(md_root):
     assert auth.load("localhost:5000") == ("mdk6user", "pa:ss")
     assert auth.load("other:1") is None
     auth.save("docker.io", "u", "p")
-    assert "https://index.docker.io/v1/" in json.load(open(path))["auths"]
+    with open(path) as f:
+        assert "https://index.docker.io/v1/" in json.load(f)["auths"]
     os.chmod(path, 0o644)
     with pytest.raises(RegistryError, match="readable by others"):
         auth.load("localhost:5000")

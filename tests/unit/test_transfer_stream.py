@@ -170,3 +170,77 @@ def test_parallel_runs_everything_and_raises_the_first_error():
     assert sorted(seen) == [0, 1, 2]
     _parallel(fn, [], 3)
 
+
+
+def test_one_lying_layer_among_many_leaves_nothing(fake, store):
+    """Layers download in parallel: when one is refused, the good ones that already landed
+    (blobs and unpacked dirs) are removed again, and no temp file or dir stays."""
+    layers = [layer({f"l{i}/f": os.urandom(200_000 + i)}) for i in range(8)]
+    serve(fake, "mdk11/onebad", layers)
+    bad = layers[5][0]
+    fake.blob("mdk11/onebad", bad[:-1] + bytes([bad[-1] ^ 1]), sha(bad))
+    with pytest.raises(RegistryError, match="failed verification"):
+        pull(f"{fake.host}/mdk11/onebad", store=store, out=io.StringIO())
+    for b, d in layers:
+        nothing_left(store, sha(b), d)
+    left = [os.listdir(d) for d in (store.layers_dir, store.links_dir) if os.path.isdir(d)]
+    assert left in ([], [[]], [[], []]), left      # no layer dir, .json record or short link
+
+
+def test_parallel_raises_only_after_every_worker_stopped():
+    """A failure must not leave a worker still writing while pull cleans up."""
+    finished = []
+
+    def fn(i):
+        if i == 0:
+            time.sleep(0.05)        # both workers hold an item by now
+            raise RegistryError("first item fails at once")
+        time.sleep(0.3)
+        finished.append(i)
+
+    with pytest.raises(RegistryError, match="at once"):
+        _parallel(fn, [0, 1, 2, 3], 2)
+    assert finished == [1]          # the running item finished; no new one started after the error
+
+
+def test_a_config_longer_than_its_descriptor_says_is_refused(fake, store):
+    """The config is read up to the size the manifest gave it, not for as long as the
+    registry keeps sending (a lying registry could otherwise fill the disk)."""
+    good, diff_id = layer({"a": b"a"})
+    serve(fake, "mdk11/bigcfg", [(good, diff_id)])
+    (status, headers, manifest) = fake.routes[("GET", "/v2/mdk11/bigcfg/manifests/latest")]
+    cfg = json.loads(manifest)["config"]
+    key = ("GET", f"/v2/mdk11/bigcfg/blobs/{cfg['digest']}")
+    fake.routes[key] = (200, {}, fake.routes[key][2] + b" " * (3 << 20))
+    with pytest.raises(RegistryError, match="larger than"):
+        pull(f"{fake.host}/mdk11/bigcfg", store=store, out=io.StringIO())
+    assert os.listdir(store.layout.blobs) == [] and store.images(all=True) == []
+
+
+def test_the_biggest_layers_start_first(fake, store, monkeypatch):
+    """A big base layer started last would finish alone while the other workers idle."""
+    from minidocker import params
+    from minidocker.image import transfer
+    sizes = [10_000, 400_000, 50_000, 200_000]
+    layers = [layer({f"l{i}": os.urandom(n)}) for i, n in enumerate(sizes)]
+    serve(fake, "mdk11/order", layers)
+    started = []
+    real = transfer._download_layer
+    monkeypatch.setattr(transfer, "_download_layer",
+                        lambda reg, repo, desc, *a: started.append(desc["size"]) or real(reg, repo, desc, *a))
+    monkeypatch.setattr(params, "PULL_PARALLEL", 1)
+    r = pull(f"{fake.host}/mdk11/order", store=store, out=io.StringIO())
+    assert started == sorted(started, reverse=True) and len(started) == 4
+    assert r.downloaded == [sha(b) for b, _ in layers]          # still reported in manifest order
+
+
+def test_parallel_works_when_no_thread_can_start(monkeypatch):
+    import _thread
+
+    def refuse(*a):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_thread, "start_new_thread", refuse)
+    seen = []
+    _parallel(seen.append, [1, 2, 3], 3)
+    assert seen == [1, 2, 3]
