@@ -62,17 +62,23 @@ def _sha256(data: bytes = b"", size_hint: int | None = None):
     be small we use CPython's own sha256 module (same digests; the module is
     `_sha2` from Python 3.12, `_sha256` before).
     """
+    global _small_sha256
     if size_hint is not None and size_hint < _SMALL:
-        try:
-            from _sha2 import sha256          # Python >= 3.12
-        except ImportError:
+        if _small_sha256 is None:
             try:
-                from _sha256 import sha256    # Python 3.10, 3.11
+                from _sha2 import sha256          # Python >= 3.12
             except ImportError:
-                from hashlib import sha256
-        return sha256(data)
+                try:
+                    from _sha256 import sha256    # Python 3.10, 3.11
+                except ImportError:
+                    from hashlib import sha256
+            _small_sha256 = sha256            # looked up once: a failed import is not cached
+        return _small_sha256(data)
     import hashlib
     return hashlib.sha256(data)
+
+
+_small_sha256 = None
 
 
 _SMALL = 1 << 16    # 64 KiB: manifests, configs, indexes
@@ -190,8 +196,7 @@ class Layout:
             _hex(expected)
         f = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
         os.makedirs(self.blobs, exist_ok=True)
-        import tempfile
-        fd, tmp = tempfile.mkstemp(dir=self.blobs, prefix=".tmp-")
+        fd, tmp = state.mkstemp(self.blobs)
         h, size = _sha256(), 0
         try:
             with os.fdopen(fd, "wb") as out:

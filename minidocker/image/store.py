@@ -277,8 +277,7 @@ class Store:
             return LayerDesc(blob_digest, blob_size, diff_id, media_type or meta.get("mediaType", L.OCI_LAYER),
                              meta.get("size", 0))
         os.makedirs(self.layers_dir, exist_ok=True)
-        import tempfile
-        tmp = tempfile.mkdtemp(dir=self.layers_dir, prefix=".tmp-")
+        tmp = state.mkdtemp(self.layers_dir)
         os.chmod(tmp, 0o755)
         try:
             blob = stream if stream is not None else self.layout.open_blob(blob_digest, f"layer blob {blob_digest}")
