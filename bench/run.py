@@ -631,7 +631,8 @@ def bench_registry(tmp: str, rounds: int) -> str:
                          cs, baseline="skopeo copy (push)"))
         out.append("Note: both tools now send two mount requests and a manifest, no layer bytes; the "
                    "in-process row is that work alone, the rest of `minidocker push` is the Python "
-                   "interpreter and imports (http.client, json) starting up, where skopeo is one Go binary.\n")
+                   "interpreter starting up (our HTTP client, image/http11.py, imports only `_socket`), "
+                   "where skopeo is one Go binary.\n")
 
         # 3. push 20 layers, equal work
         cs = _push_pair(store, host, "up20x", need, 20, 2.5)
@@ -791,7 +792,12 @@ def main(argv=None) -> int:
     # byte-compile first: with PYTHONDONTWRITEBYTECODE set, every run would recompile the sources
     subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "minidocker")],
                    capture_output=True)
-    tmp = tempfile.mkdtemp(prefix="mdkbench-")
+    # Scratch space (state root, registry storage, skopeo's and tar's outputs) on /var/tmp,
+    # beside where the real stores live (/var/lib/minidocker, /var/lib/containers; the same
+    # file system here). Not /tmp: the lab VM's test suites create and delete thousands of
+    # files there, and ext4 then spends a pull's time allocating inodes (perf: find_inode_bit,
+    # recently_deleted) -- for every tool alike, but as noise that swamps the comparison.
+    tmp = tempfile.mkdtemp(prefix="mdkbench-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
     os.environ.setdefault("MINIDOCKER_ROOT", os.path.join(tmp, "root"))
     # a cgroup parent of our own, removed at the end by `system prune` (it drops the parent once empty)
     os.environ.setdefault("MINIDOCKER_CGROUP_PARENT", f"minidocker-bench-{os.getpid()}")
