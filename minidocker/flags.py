@@ -131,6 +131,11 @@ class Parser:
 
     def add_argument(self, *names: str, **kw) -> _Flag:
         f = _Flag(names, **kw)
+        # what this parser does not do, refused when a command is defined (not when a user types it)
+        if f.action not in ("store", "store_true", "append", "help"):
+            raise ValueError(f"{self.prog}: action {f.action!r} is not supported by minidocker.flags")
+        if f.nargs is not None and not f.positional:
+            raise ValueError(f"{self.prog}: nargs on flag {names[0]} is not supported (docker flags take one value)")
         if f.positional:
             self.positionals.append(f)
             return f

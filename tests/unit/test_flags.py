@@ -112,3 +112,14 @@ def test_help_exits_0_and_shows_groups(capsys):
     assert e.value.code == 0
     assert "Usage:  minidocker run [OPTIONS] IMAGE [COMMAND] [ARG...]" in out
     assert "Resources (cgroups):\n      --cpus N" in out and "  -e, --env list" in out
+
+
+def test_what_the_parser_does_not_do_is_refused_when_defined():
+    p = Parser(prog="minidocker x")
+    with pytest.raises(ValueError, match="count"):
+        p.add_argument("-v", action="count")
+    with pytest.raises(ValueError, match="nargs on flag --many"):
+        p.add_argument("--many", nargs="+")
+    p.add_argument("--name")
+    with pytest.raises(ValueError, match="defined twice"):
+        p.add_argument("--name")
