@@ -46,7 +46,7 @@ def _fast_env(env: dict) -> dict:
 # Runs the CLI as `python -m minidocker ARGS` does (through cli.entry(), which may end
 # with os._exit), noting time.monotonic() (one clock for every process on the machine,
 # the one trace.Step.t uses) when the interpreter is up, when `minidocker.cli` is
-# imported, when argparse has parsed and when main() returns.
+# imported, when the flags are parsed and when main() returns.
 #   python -c DRIVER MARKS.json PYI_OUT|- ARGS...
 # With PYI_OUT, pyinstrument profiles this process from our first line to main()'s end
 # and writes its text tree there (not `pyinstrument -m minidocker`: os._exit would
@@ -62,11 +62,11 @@ if pyi_out != "-":
     prof = Profiler(interval=0.0002)
     prof.start()
 marks = {}
-import minidocker.cli as cli                # (argparse comes with it: counted as an import)
+import minidocker.cli as cli                # (minidocker.flags comes with it: counted as an import)
 t_imported = time.monotonic()
 _build = cli.build_parser
 def _build_timed(*a, **k):                  # note when the parser has parsed, without importing
-    parser = _build(*a, **k)                # argparse ahead of minidocker.cli
+    parser = _build(*a, **k)                # the verb's parser (imports its command module)
     parse = parser.parse_args
     def parse_timed(*pa, **pk):
         r = parse(*pa, **pk)
@@ -379,7 +379,7 @@ def render(report: dict, runs: int, raw: str) -> str:
         cells = [(_ms(med[k][p]) if k in med else "–") for k in ("run", "exec")]
         out.append(f"| {p} | {cells[0]} | {cells[1]} | {what} |")
     out += ["", "Boundaries: the driver (bench/profile.py DRIVER) notes `time.monotonic()` when "
-            "Python runs our first line, after `import minidocker.cli`, after argparse and when main() "
+            "Python runs our first line, after `import minidocker.cli`, after parsing the flags and when main() "
             "returns; the rest come from `minidocker.trace` steps (`Step.t`, the same clock, from "
             "every process): the first step of a process other than the CLI marks the fork, the last "
             "`exec` step the command's start, the CLI's next step the start of teardown. Medians of "
