@@ -45,6 +45,7 @@ class Box:
     config: Config
     proc: subprocess.Popen | None = None
     state: dict = dataclasses.field(default_factory=dict)
+    children: list = dataclasses.field(default_factory=list)   # started by popen(); NetEnv.close kills them
 
     @property
     def pid(self) -> int:
@@ -56,7 +57,12 @@ class Box:
                               capture_output=True, text=True, timeout=timeout, **kw)
 
     def popen(self, *argv, **kw) -> subprocess.Popen:
-        return subprocess.Popen(["nsenter", "-t", str(self.pid), "-n", "-m", *argv], **kw)
+        """Start a host binary inside the box (a server, say); it is killed with the box.
+        (nsenter execs it: its parent is the test, not the box's `sleep`, so killing the
+        box alone would leave it running, holding the namespace.)"""
+        p = subprocess.Popen(["nsenter", "-t", str(self.pid), "-n", "-m", *argv], **kw)
+        self.children.append(p)
+        return p
 
 
 class NetEnv:
@@ -70,6 +76,8 @@ class NetEnv:
         self.chain = f"MDT5{tag.upper()}"
         self.third = third
         self.procs: list[subprocess.Popen] = []
+        self.boxes: list[Box] = []
+        self.netns: set[str] = set()          # "net:[inode]" of every box, to find stragglers
         self.links: list[str] = []
         self.tmp = tempfile.mkdtemp(prefix=f"mdt5{tag}-")
 
@@ -87,7 +95,10 @@ class NetEnv:
         self.procs.append(p)
         assert p.stdout.readline().strip() == "ready"
         cfg.setdefault("hostname", name)
-        return Box(secrets.token_hex(32), name, d, Config(**cfg), p)
+        box = Box(secrets.token_hex(32), name, d, Config(**cfg), p)
+        self.boxes.append(box)
+        self.netns.add(os.readlink(f"/proc/{p.pid}/ns/net"))
+        return box
 
     def outside(self, k: int = 0) -> tuple[Box, str, str]:
         """An "outside host": a netns wired to the host by its own veth.
@@ -110,7 +121,7 @@ class NetEnv:
         return b, host_ip, out_ip
 
     def close(self) -> None:
-        for p in self.procs:
+        for p in [c for b in self.boxes for c in b.children] + self.procs:
             if p.poll() is None:
                 p.kill()
             p.wait()
@@ -135,7 +146,16 @@ def netenv(root_only, md_root, monkeypatch):
     left_links = [ln["name"] for ln in netlink.list_links() if ln["name"].startswith(f"mdt5{env.tag}")
                   or ln["master"] == env.bridge]
     left_rules = [ln for ln in iptables.save().splitlines() if env.chain in ln or env.bridge in ln]
-    assert not left_links and not left_rules, f"left behind: {left_links} {left_rules}"
+    left_procs = [pid for pid in os.listdir("/proc") if pid.isdigit() and _netns_of(pid) in env.netns]
+    assert not left_links and not left_rules and not left_procs, \
+        f"left behind: {left_links} {left_rules} processes {left_procs}"
+
+
+def _netns_of(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
 
 
 # --- probes ---------------------------------------------------------------------
