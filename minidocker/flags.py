@@ -1,4 +1,4 @@
-"""Command-line flags the way docker reads them (spf13/pflag + cobra), in ~300 lines.
+"""Command-line flags the way docker reads them (spf13/pflag + cobra), in one file.
 
 Why not argparse: it imports `re`, `enum`, `gettext` and `locale` (~8 ms on
 the lab VM, a sixth of `minidocker run`'s whole start-up, measured in
