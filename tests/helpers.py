@@ -72,3 +72,22 @@ def private_network(net_env: dict):
             else:
                 os.environ[k] = v
 
+
+def random_layer_image(store, tag: str, layers: int, size: int = 200_000, prefix: str = "mdk"):
+    """An image of `layers` fresh random one-file layers (gzip), straight into `store`:
+    bytes no registry has seen, so a push must upload them. Returns (image, layer descs)."""
+    import gzip
+    import io
+    import tarfile
+    descs = []
+    for i in range(layers):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = os.urandom(size + i)
+            ti = tarfile.TarInfo(f"{prefix}-{i}")
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        descs.append(store.add_layer(gzip.compress(buf.getvalue(), compresslevel=1)))
+    cfg = {"architecture": "amd64", "os": "linux", "config": {},
+           "rootfs": {"type": "layers", "diff_ids": [d.diff_id for d in descs]}}
+    return store.add_image(cfg, descs, tags=[tag]), descs

@@ -15,7 +15,7 @@ from minidocker.errors import NotFound, RegistryError
 from minidocker.image import auth
 from minidocker.image.registry import Registry
 from minidocker.image.transfer import pull, push
-from tests.helpers import md
+from tests.helpers import md, random_layer_image
 from tests.registry_server import RegistryServer
 
 pytestmark = pytest.mark.usefixtures("root_only")
@@ -258,24 +258,6 @@ def test_pull_docker_schema2_written_by_skopeo(store, registry, tmp_path):
     assert img.diff_ids == store.resolve("busybox").diff_ids
 
 
-def _random_image(store, tag: str, layers: int):
-    """An image of `layers` fresh random layers (gzip), straight into the store."""
-    import gzip
-    import tarfile
-    descs = []
-    for i in range(layers):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as t:
-            data = os.urandom(100_000 + i)
-            ti = tarfile.TarInfo(f"mdk6-keep-{i}")
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-        descs.append(store.add_layer(gzip.compress(buf.getvalue(), compresslevel=1)))
-    cfg = {"architecture": "amd64", "os": "linux", "config": {},
-           "rootfs": {"type": "layers", "diff_ids": [d.diff_id for d in descs]}}
-    return store.add_image(cfg, descs, tags=[tag])
-
-
 def test_push_and_pull_keep_connections_alive(store, registry, tmp_path, monkeypatch):
     """registry:2 keeps HTTP/1.1 connections open: a push of 8 layers (HEAD, POST, PUT each)
     and a pull of them open one connection per worker thread, not one per request."""
@@ -285,7 +267,7 @@ def test_push_and_pull_keep_connections_alive(store, registry, tmp_path, monkeyp
     real = http11._connect
     monkeypatch.setattr(http11, "_connect", lambda *a: opened.append(a) or real(*a))
     ref = f"{registry.host}/mdk6/keep:1"
-    _random_image(store, ref, 8)
+    random_layer_image(store, ref, 8, 100_000, "mdk6-keep")
     r = push(ref, store=store, out=io.StringIO())
     assert len(r.uploaded) == 9                           # 8 layers and the config: 27 requests + 1
     pushed = len(opened)

@@ -4,17 +4,16 @@ a second push of the same layers to another repository mounts them (one POST ans
 session it opened, and pulls teach the store where blobs live too."""
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import re
-import tarfile
 
 import pytest
 
 from minidocker.image import blobsources
 from minidocker.image.registry import Registry
 from minidocker.image.transfer import pull, push
+from tests.helpers import random_layer_image
 from tests.registry_server import RegistryServer
 
 pytestmark = pytest.mark.usefixtures("root_only")
@@ -36,18 +35,8 @@ def requests(reg, repo: str) -> list[tuple[str, str, int]]:
 
 def _image(store, tag: str, layers: int = 2):
     """An image of fresh random layers (no registry has seen them)."""
-    descs = []
-    for i in range(layers):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as t:
-            data = os.urandom(200_000)
-            ti = tarfile.TarInfo(f"mdk11-{i}")
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-        descs.append(store.add_layer(gzip.compress(buf.getvalue(), compresslevel=1)))
-    cfg = {"architecture": "amd64", "os": "linux", "config": {},
-           "rootfs": {"type": "layers", "diff_ids": [d.diff_id for d in descs]}}
-    return store.add_image(cfg, descs, tags=[tag]), [d.digest for d in descs]
+    img, descs = random_layer_image(store, tag, layers, prefix="mdk11")
+    return img, [d.digest for d in descs]
 
 
 @pytest.fixture
