@@ -33,7 +33,6 @@ class _Context:
     object_pairs_hook = None
     parse_float = float
     parse_int = int
-    memo: dict = {}
 
     @staticmethod
     def parse_constant(name: str) -> float:
@@ -61,8 +60,8 @@ def loads(s: str | bytes):
         # loaded (it fails with SystemError then): let the package re-read the text
         # and raise json.JSONDecodeError with the line and column.
         pass
-    finally:
-        _Context.memo.clear()       # the scanner interns keys here; do not keep them
+    # (The scanner interns repeated keys in a dict of its own and empties it after
+    # each call; it holds the GIL throughout, so threads may share it.)
     import json
     return json.loads(s)
 
