@@ -1,7 +1,7 @@
 """JSON through CPython's C core, without the `json` package around it.
 
 Why: `import json` costs ~3.5 ms on the lab VM (a fourteenth of `minidocker
-run`), nearly all of it `re`, which json.decoder and json.encoder import to
+run`), most of it `re`, which json.decoder and json.encoder import to
 compile a few patterns at import time. The parsing and the compact writing
 are done in C by the `_json` module either way; this file calls it directly,
 as the json package itself does (json/scanner.py, json/encoder.py). Modules on
