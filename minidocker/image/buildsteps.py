@@ -247,10 +247,10 @@ def _shell(ins, st, df, env):
 
 def _stopsignal(ins, st, df, env):
     sig = expand(ins.args.strip(), env, df.escape, ins)
-    name = sig.upper()
-    ok = sig.isdigit() and 0 < int(sig) < 65 or (name if name.startswith("SIG") else "SIG" + name) in signals.NUMBERS
-    if not ok:
-        raise ins.error(f"invalid signal {sig!r}", hint="write e.g. STOPSIGNAL SIGQUIT or STOPSIGNAL 3")
+    try:
+        signals.number(sig)
+    except ValueError:
+        raise ins.error(f"invalid signal {sig!r}", hint="write e.g. STOPSIGNAL SIGQUIT or STOPSIGNAL 3") from None
     st.c["StopSignal"] = sig
     return f"STOPSIGNAL {sig}"
 

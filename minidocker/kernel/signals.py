@@ -9,6 +9,7 @@ Modules write `from ..kernel import signals as signal` and read as usual:
 
   name(15) -> "SIGTERM"       what `signal.Signals(15).name` gives
   number("term") -> 15        docker's spellings: TERM, SIGTERM, term, 15; ValueError otherwise
+                              (kill, --stop-signal and STOPSIGNAL all read signals through it)
 """
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ def name(signum: int) -> str:
 
 
 def number(text: str | int) -> int:
-    """'TERM', 'SIGTERM', 'term' or '15' -> 15; ValueError for anything else."""
-    if isinstance(text, int):
-        return text
+    """'TERM', 'SIGTERM', 'term' or '15' -> 15; ValueError for anything else,
+    numbers outside 1..64 included (kill(2) would refuse them only later)."""
     s = str(text).upper()
-    if s.isdigit():
+    if s.isascii() and s.isdigit():
+        if not 0 < int(s) < _signal.NSIG:
+            raise ValueError(f"signal {text!r} out of range (1-{_signal.NSIG - 1})")
         return int(s)
     key = s if s.startswith("SIG") else "SIG" + s
     if key not in NUMBERS:

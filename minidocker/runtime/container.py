@@ -13,8 +13,8 @@ import os
 
 from ..errors import MinidockerError, UsageError
 from .config import ContainerConfig, effective_command
-from .lifecycle import (alive, kill, refresh, remove, set_paused, start, stop, teardown,  # noqa: F401
-                        wait)
+from .lifecycle import (alive, kill, parse_signal, refresh, remove, set_paused, start, stop,  # noqa: F401
+                        teardown, wait)
 from .records import Container, list_all, locked, lookup  # noqa: F401
 
 
@@ -66,6 +66,7 @@ def create(image: str, args: list[str] | None = None, *, name: str | None = None
         stop_signal=stop_signal or icfg.get("StopSignal") or "SIGTERM",
         labels={**(icfg.get("Labels") or {}), **options.pop("labels", {})},
         **options)
+    parse_signal(cfg.stop_signal)        # a bad --stop-signal fails now, as docker's does, not at stop
     if cfg.workdir and not cfg.workdir.startswith("/"):
         raise UsageError(f"the working directory {cfg.workdir!r} is not absolute", hint="use -w /path")
     for m in cfg.mounts:

@@ -134,6 +134,8 @@ CASES = [
     ("env-no-name", ["run", "--rm", "-e", "=x", "busybox", "true"], r"environment variable"),
     ("env-file-missing", ["run", "--rm", "--env-file", "/nonexistent/hd.env", "busybox", "true"], r"env-file"),
     ("stop-timeout-abc", ["run", "--rm", "--stop-timeout", "abc", "busybox", "true"], r"stop-timeout|invalid int"),
+    ("stop-signal-bad", ["run", "--rm", "--stop-signal", "NOPE", "busybox", "true"], r"invalid signal 'NOPE'"),
+    ("kill-signal-99", ["kill", "-s", "99", "nosuch"], r"invalid signal '99'"),
     ("name-bad", ["create", "--name", "hd bad!", "busybox", "true"], r"invalid container name"),
     ("name-conflict", ["create", "--name", TAKEN, "busybox", "true"], r"already in use|conflict"),
     ("network-unknown", ["run", "--rm", "--network", "hd-no-such-net", "busybox", "true"], r"hd-no-such-net"),
