@@ -130,21 +130,28 @@ class _Lock:
         d = os.path.join(params.run_root(), "locks")
         os.makedirs(d, exist_ok=True)
         fd = os.open(os.path.join(d, self.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            self._wait(fd)
+        except BaseException:        # the timeout, or Ctrl-C while waiting: no fd left open
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def _wait(self, fd: int) -> None:
+        """flock(fd, LOCK_EX), polling with LOCK_NB so a stuck holder ends in a message."""
         deadline = time.monotonic() + self.timeout
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return
             except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN) or time.monotonic() > deadline:
-                    os.close(fd)
-                    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                        raise
-                    raise MinidockerError(
-                        f"timed out after {self.timeout:.0f}s waiting for the lock {self.name!r}",
-                        hint="another minidocker command is holding it; wait or check 'ps aux | grep minidocker'")
-                time.sleep(0.01)
-        self.fd = fd
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+            if time.monotonic() > deadline:
+                raise MinidockerError(
+                    f"timed out after {self.timeout:.0f}s waiting for the lock {self.name!r}",
+                    hint="another minidocker command is holding it; wait or check 'ps aux | grep minidocker'")
+            time.sleep(0.01)
 
     def __exit__(self, *exc) -> None:
         os.close(self.fd)

@@ -248,16 +248,14 @@ def _parallel(fn, items: list, workers: int) -> None:
         finished = _thread.allocate_lock()
         finished.acquire()
         worker(finished)
-    stopped = None
     for finished in running:
         try:
             finished.acquire()
         except BaseException as e:        # Ctrl-C: start no new item, let the running ones
             with lock:                    # finish (they clean up after themselves), then stop
                 errors.insert(0, e)
-            stopped = e
             finished.acquire()
-    if stopped is not None or errors:
+    if errors:
         raise errors[0]
 
 

@@ -79,6 +79,8 @@ def inside(pid: int):
 
 
 def _open(pid: int | None) -> rtnl.Rtnl:
+    """A netlink socket in our own netns, or in /proc/PID/ns/net (rtnl.open_in_netns:
+    setns, socket, setns back; shell: `nsenter -t PID -n`); ESRCH when PID is gone."""
     if pid is None:
         return rtnl.Rtnl()
     path = f"/proc/{pid}/ns/net"

@@ -266,6 +266,8 @@ class Rtnl:
         self.sock.close()
 
     def _send(self, type_: int, flags: int, body: bytes) -> int:
+        """send(2) one message with the next sequence number; returns that number (the
+        kernel copies it into its answers). No shell line: what `ip` does inside."""
         self.seq += 1
         self.sock.send(message(type_, flags, self.seq, body))
         return self.seq

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from minidocker import state, trace
-from minidocker.errors import CorruptState, KernelError, UsageError
+from minidocker.errors import CorruptState, KernelError, MinidockerError, UsageError
 from minidocker.kernel import libc
 from minidocker.template import render
 
@@ -42,6 +42,34 @@ def test_lock_serializes(tmp_path, monkeypatch):
     for t in ts:
         t.join()
     assert state.read_json(p)["n"] == 80
+
+
+def test_lock_timeout_is_a_message_and_leaves_no_fd_open(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDOCKER_ROOT", str(tmp_path))
+    with state.lock("held"):
+        fds = len(os.listdir("/proc/self/fd"))
+        for _ in range(3):
+            with pytest.raises(MinidockerError, match="timed out .* waiting for the lock 'held'"):
+                with state.lock("held", timeout=0.05):
+                    pass
+        assert len(os.listdir("/proc/self/fd")) == fds
+        # Ctrl-C while waiting for the lock: the interrupt goes through, the fd is closed
+        import signal
+
+        def interrupt(*_):
+            raise KeyboardInterrupt
+        old = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            with pytest.raises(KeyboardInterrupt):
+                with state.lock("held", timeout=5):
+                    pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        assert len(os.listdir("/proc/self/fd")) == fds
+    with state.lock("held", timeout=0.05):       # released: free again at once
+        pass
 
 
 def test_template():
