@@ -144,6 +144,13 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), fields
 
 
+def _finish(resp) -> None:
+    """Read the rest of an answer whose status and headers were all we needed, then
+    close it: a body read to its end lets the connection serve the next request."""
+    resp.read(MAX_DOCUMENT)
+    resp.close()
+
+
 def _digest(data: bytes) -> str:
     """'sha256:...' of a manifest; small data is hashed without loading OpenSSL (see layout._sha256)."""
     from .layout import sha256_digest
@@ -199,8 +206,7 @@ class Registry:
                                 hint=hint) from None
         if resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD") and redirects:
             where = http11.join_url(url, resp.getheader("Location") or "")
-            resp.read(MAX_DOCUMENT)
-            resp.close()
+            _finish(resp)
             same = http11.split_url(where)[:3] == http11.split_url(url)[:3]
             h = {k: v for k, v in headers.items() if same or k != "Authorization"}
             return self._open(method, where, h, None, redirects - 1)
@@ -231,8 +237,7 @@ class Registry:
             resp = self._open(method, url, h, body)
             if resp.status == 401 and attempt == 1:
                 challenge = resp.getheader("WWW-Authenticate") or ""
-                resp.read(MAX_DOCUMENT)
-                resp.close()
+                _finish(resp)
                 self._authenticate(challenge, scope, what or f"{method} {path}")
                 continue
             break
@@ -376,8 +381,7 @@ class Registry:
         resp = self.request("HEAD", f"/v2/{name}/blobs/{check_digest(digest)}",
                             scope=scope or f"repository:{name}:pull", ok=(200, 404),
                             what=f"check blob {digest[:19]}")
-        resp.read(MAX_DOCUMENT)
-        resp.close()
+        _finish(resp)
         return resp.status == 200
 
     def open_blob(self, name: str, digest: str, dest: str | None = None, size: int | None = None,
@@ -425,8 +429,7 @@ class Registry:
             resp = self.request("POST", f"/v2/{name}/blobs/uploads/", scope=scope, ok=(202,),
                                 headers={"Content-Length": "0"}, body=b"",
                                 what=f"start upload of {digest[:19]}")
-            resp.read(MAX_DOCUMENT)
-            resp.close()
+            _finish(resp)
             location = self._location(resp)
         if chunk:
             offset = 0
@@ -437,8 +440,7 @@ class Registry:
                                              "Content-Length": str(n),
                                              "Content-Range": f"{offset}-{offset + n - 1}"},
                                     body=_file_chunks(path, offset, n, progress, size))
-                resp.read(MAX_DOCUMENT)
-                resp.close()
+                _finish(resp)
                 location = self._location(resp)
                 offset += n
             body, length = b"", 0
@@ -449,8 +451,7 @@ class Registry:
                             scope=scope, ok=(201,), what=f"finish upload of {digest[:19]}",
                             headers={"Content-Type": "application/octet-stream",
                                      "Content-Length": str(length)}, body=body)
-        resp.read(MAX_DOCUMENT)
-        resp.close()
+        _finish(resp)
 
     def mount_blob(self, name: str, digest: str, source: str) -> str | None:
         """Cross-repository mount: POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<source>.
@@ -467,8 +468,7 @@ class Registry:
                             scope=f"repository:{name}:pull,push repository:{source}:pull",
                             headers={"Content-Length": "0"}, body=b"",
                             what=f"mount {digest[:19]} from {source}")
-        resp.read(MAX_DOCUMENT)
-        resp.close()
+        _finish(resp)
         if resp.status == 201:
             return None
         return self._location(resp) if resp.status == 202 else ""
@@ -485,8 +485,7 @@ class Registry:
                             scope=f"repository:{name}:pull,push", ok=(201, 200),
                             headers={"Content-Type": media_type, "Content-Length": str(len(raw))},
                             body=raw, what=f"put manifest {name}:{reference}")
-        resp.read(MAX_DOCUMENT)
-        resp.close()
+        _finish(resp)
         return resp.getheader("Docker-Content-Digest") or _digest(raw)
 
 
