@@ -51,6 +51,14 @@ def valid_name(text: str, min_len: int = 1) -> bool:
     return len(text) >= min_len and text[:1] in _NAME_FIRST and all(c in _NAME_REST for c in text)
 
 
+def rm_f(path: str) -> None:
+    """unlink(2) `path` if it is there (shell: `rm -f PATH`); a missing file is not an error."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def mkstemp(directory: str, prefix: str = ".tmp-", suffix: str = "") -> tuple[int, str]:
     """tempfile.mkstemp by hand: open(O_CREAT|O_EXCL, 0600) of a random name in `directory`.
 

@@ -244,10 +244,8 @@ class Layout:
         return parse_json(self.read_blob(digest, what), what or digest)
 
     def remove_blob(self, digest: str) -> None:
-        try:
-            os.unlink(self.blob_path(digest))
-        except FileNotFoundError:
-            pass
+        """rm -f blobs/sha256/<hex>."""
+        state.rm_f(self.blob_path(digest))
 
     def all_blobs(self) -> list[str]:
         try:

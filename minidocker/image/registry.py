@@ -36,7 +36,7 @@ TYPE_CHECKING = False   # importing typing costs ~2 ms of every push and pull; t
 if TYPE_CHECKING:
     from typing import Callable, Iterator
 
-from .. import params
+from .. import params, state
 from ..errors import RegistryError
 from ..plaindata import dataclass            # not dataclasses (~8 ms of import, see plaindata)
 from ..trace import step
@@ -568,7 +568,7 @@ class BlobReader(io.RawIOBase):
         """Give up: close and remove `dest`."""
         self.close()
         if self.dest is not None:
-            _unlink(self.dest)
+            state.rm_f(self.dest)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -621,13 +621,6 @@ def _file_chunks(path: str, offset: int, length: int, progress, total: int):
                     progress(offset + length - left, total)
                 yield b
     return gen
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def catalog(host: str) -> list[str]:

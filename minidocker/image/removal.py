@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 
 from .. import params, state
 from ..errors import Conflict
@@ -164,15 +163,14 @@ def discard(store: Store, blobs: list[str], diff_ids: list[str]) -> None:
 
 
 def _remove_layer(store: Store, diff_id: str) -> None:
+    """rm -f l/<short>; mv the layer aside; rm -f its .json; rm -rf it."""
     d = store.layer_dir(diff_id)
     step("extract", f"remove layer {d}", f"rm -rf {d}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(store.short_link(diff_id))
+    state.rm_f(store.short_link(diff_id))
     # rename first so a half-removed layer is never mistaken for a whole one
-    tmp = tempfile.mkdtemp(dir=store.layers_dir, prefix=".rm-")
+    tmp = state.mkdtemp(store.layers_dir, prefix=".rm-")
     os.rename(d, os.path.join(tmp, "x"))
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(d + ".json")
+    state.rm_f(d + ".json")
     state.remove_tree(tmp)
 
 def _disk_usage(store: Store) -> int:

@@ -267,18 +267,12 @@ def _forget(store, layout, blobs: list[str], diff_ids: list[str]) -> None:
     directory, its .json record and its short link in l/ (only these: another
     pull running at the same time keeps its own)."""
     for digest in blobs:
-        try:
-            os.unlink(layout.blob_path(digest))
-        except FileNotFoundError:
-            pass
+        layout.remove_blob(digest)
     for diff_id in diff_ids:
         path = store.layer_dir(diff_id)
         state.remove_tree(path)
-        for name in (path + ".json", store.short_link(diff_id)):
-            try:
-                os.unlink(name)
-            except FileNotFoundError:
-                pass
+        state.rm_f(path + ".json")
+        state.rm_f(store.short_link(diff_id))
 
 
 def _check_manifest(m, host: str, repo: str):

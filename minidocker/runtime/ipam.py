@@ -116,9 +116,9 @@ def save_network(rec: dict) -> None:
 
 
 def delete_network(name: str) -> None:
-    for path in (_net_path(name), _lease_path(name)):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    """rm -f the network's record and its leases."""
+    state.rm_f(_net_path(name))
+    state.rm_f(_lease_path(name))
 
 
 def _host_routes() -> list[tuple[ipaddress.IPv4Network, str]]:

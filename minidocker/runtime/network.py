@@ -395,8 +395,7 @@ def disconnect(container) -> dict:
     with state.lock(ipam.LOCK):
         for name in rec["networks"]:
             ipam.release(name, cid)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(_ep_path(cid))
+        state.rm_f(_ep_path(cid))
         netfiles.refresh_hosts(endpoints(), set(rec["networks"]))
     return rec
 
