@@ -41,12 +41,6 @@ class Namespace:
     def __init__(self, **kw):
         self.__dict__.update(kw)
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.__dict__
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Namespace) and vars(self) == vars(other)
-
     def __repr__(self) -> str:
         return "Namespace(" + ", ".join(f"{k}={v!r}" for k, v in sorted(vars(self).items())) + ")"
 
@@ -105,7 +99,6 @@ class _Commands:
         self.helps: list[tuple[str, str]] = []      # (names, help) in order, for --help
 
     def add_parser(self, name: str, help: str | None = None, aliases=(), **kw) -> "Parser":
-        kw.pop("parser_class", None)
         p = Parser(prog=f"{self.parent.prog} {name}", help=help, **kw)
         for n in (name, *aliases):
             self.choices[n] = p
@@ -117,7 +110,7 @@ class Parser:
     """One command: what it accepts and how `--help` shows it."""
 
     def __init__(self, prog: str = "minidocker", description: str | None = None, help: str | None = None,
-                 add_help: bool = True, **_ignored):
+                 add_help: bool = True):
         self.prog, self.description, self.summary = prog, description, help
         self.flags: list[_Flag] = []
         self.positionals: list[_Flag] = []
@@ -152,7 +145,7 @@ class Parser:
     def set_defaults(self, **kw) -> None:
         self.defaults.update(kw)
 
-    def add_subparsers(self, dest: str | None = None, metavar: str | None = None, **_ignored) -> _Commands:
+    def add_subparsers(self, dest: str | None = None, metavar: str | None = None) -> _Commands:
         self.commands = _Commands(self, dest, metavar)
         return self.commands
 

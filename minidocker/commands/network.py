@@ -16,7 +16,7 @@ from ..errors import MinidockerError, NotFound, StateError, UsageError, need_roo
 
 def register(sub) -> None:
     net = sub.add_parser("network", help="manage networks (create, ls, inspect, rm, connect, ...)")
-    nsub = net.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=type(net))
+    nsub = net.add_subparsers(dest="network_command", metavar="COMMAND")
     net.set_defaults(func=lambda args: (net.print_help(), 0)[1])
 
     p = nsub.add_parser("create", help="create a bridge network")
