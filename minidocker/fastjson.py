@@ -78,12 +78,6 @@ def _floatstr(f: float) -> str:
     return float.__repr__(f)
 
 
-def _encoder(ensure_ascii: bool, separators: tuple[str, str], sort_keys: bool):
-    quote = _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
-    return _json.make_encoder({}, _no_default, quote, None, separators[1], separators[0],
-                              sort_keys, False, True), quote
-
-
 def _no_default(o):
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
@@ -95,11 +89,12 @@ def dumps(obj, *, indent: int | None = None, ensure_ascii: bool = True,
         import json
         return json.dumps(obj, indent=indent, ensure_ascii=ensure_ascii, separators=separators,
                           sort_keys=sort_keys)
-    if indent is None:
-        enc, _ = _encoder(ensure_ascii, separators or (", ", ": "), sort_keys)
+    quote = _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
+    if indent is None:        # all in C: json.encoder's c_make_encoder, with json.dumps' defaults
+        item_sep, key_sep = separators or (", ", ": ")
+        enc = _json.make_encoder({}, _no_default, quote, None, key_sep, item_sep, sort_keys, False, True)
         return "".join(enc(obj, 0))
     item_sep, key_sep = separators or (",", ": ")
-    quote = _json.encode_basestring_ascii if ensure_ascii else _json.encode_basestring
     out: list[str] = []
     _pretty(obj, out, quote, " " * indent, "\n", item_sep, key_sep, sort_keys)
     return "".join(out)
