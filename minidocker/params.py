@@ -34,6 +34,8 @@ STOP_TIMEOUT = 10             # seconds between SIGTERM and SIGKILL (docker's de
 LOCK_TIMEOUT = 30.0           # seconds to wait for the state lock before giving up
 START_TIMEOUT = 20.0          # seconds for a container's init to report ready
 LOG_DRIVER = "json-file"      # docker's default log format, one JSON object a line
+#: $PATH of a container whose image sets none, and of the offline base image (docker's and runc's default)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #: Short-name generator (docker's "adjective_scientist" habit, smaller lists).
 NAME_LEFT = ["admiring", "brave", "clever", "eager", "gallant", "happy", "jolly",

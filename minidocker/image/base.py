@@ -44,7 +44,7 @@ def _find_busybox() -> str:
 
 
 BUSYBOX = _find_busybox()
-PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PATH_ENV = "PATH=" + params.DEFAULT_PATH
 #: (path, mode): the directories of a minimal root filesystem. /proc, /sys and
 #: /dev are empty mount points; /tmp is world-writable with the sticky bit.
 DIRS = [("bin", 0o755), ("dev", 0o755), ("etc", 0o755), ("home", 0o755), ("proc", 0o555),

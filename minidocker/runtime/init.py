@@ -29,6 +29,7 @@ import termios
 # (Only code that runs before pivot_root, like volume mounts, imports lazily.)
 
 from .. import fastjson as json   # json's C core, without `re` (see fastjson)
+from .. import params
 from ..kernel import libc, mounts, namespaces, overlay
 from ..kernel.mounts import secure_join
 from ..trace import step
@@ -129,7 +130,7 @@ def container_main(c, lower_dirs: list[str], go_r: int, err_w: int, stdio: tuple
         uid, gid, groups, home = resolve_user(cfg.user)
         env.setdefault("HOME", home)
         env.setdefault("HOSTNAME", cfg.hostname)
-        env.setdefault("PATH", DEFAULT_PATH)
+        env.setdefault("PATH", params.DEFAULT_PATH)
         if cfg.tty:
             env.setdefault("TERM", "xterm")
         workdir = cfg.workdir or "/"
@@ -174,10 +175,6 @@ class _ExecFailure(Exception):
         self.exit_code = code
 
 
-#: $PATH when the image sets none (docker's and runc's default)
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
 def execvpe(argv: list[str], env: dict[str, str]) -> None:
     """execve(2) argv[0], looked up in the container's $PATH as execvp(3) does.
 
@@ -191,7 +188,7 @@ def execvpe(argv: list[str], env: dict[str, str]) -> None:
     if "/" in name:
         os.execve(name, argv, env)
     denied = None
-    for d in (env.get("PATH") or DEFAULT_PATH).split(":"):
+    for d in (env.get("PATH") or params.DEFAULT_PATH).split(":"):
         try:
             os.execve(os.path.join(d or ".", name), argv, env)
         except (FileNotFoundError, NotADirectoryError):
