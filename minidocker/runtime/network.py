@@ -517,7 +517,11 @@ def prune(live: set[str] | None = None) -> list[str]:
        container): their veths, rules and leases, via disconnect();
     2. leases without an endpoint record (a crash between lease and record);
     3. veths plugged into one of our bridges that no live endpoint owns;
-    4. rules in our chains tagged "container=ID" that no live endpoint owns.
+    4. rules in our chains tagged "container=ID" that no live endpoint owns;
+    5. the default bridge (params.bridge_name()) when the state root that made
+       it is gone (its alias names that root: see _claim_bridge), with its
+       rules, and our chains if no bridge of ours is left: what a deleted
+       MINIDOCKER_ROOT leaves in the kernel.
     Only this state root's bridges and chains are looked at, so another
     minidocker (another MINIDOCKER_ROOT) beside us is never touched.
     """
@@ -555,4 +559,21 @@ def prune(live: set[str] | None = None) -> list[str]:
                 if tag and tag.split()[1] not in live_tags:
                     iptables.delete_rule(table, chain, words[2:])
                     removed.append(f"iptables -t {table} {line}")
+        removed += _prune_orphan_bridge()
+    return removed
+
+
+def _prune_orphan_bridge() -> list[str]:
+    """Step 5 of prune(). Caller holds the lock."""
+    br = params.bridge_name()
+    owner = netlink.link_alias(br) if netlink.link_exists(br) else None
+    if not owner or owner == params.lib_root() or os.path.isdir(owner):
+        return []                  # no bridge, ours, or its state root still exists
+    _remove_infra({"Bridge": br, "Subnet": params.bridge_subnet()})
+    removed = [f"bridge {br} of the deleted state root {owner}"]
+    ours = [ln["name"] for ln in netlink.list_links()
+            if ln["name"] == br or ln["name"].startswith(params.USER_BRIDGE_PREFIX)]
+    if not ours:
+        iptables.remove_base(chains())
+        removed.append(f"iptables chains {chains().nat}*")
     return removed

@@ -187,3 +187,20 @@ def test_outbound_from_a_container_is_masqueraded(netenv):
     assert p.stdout.strip() == f"you are {host_side}", p.stderr
     assert srv.stdout.readline().strip() == host_side
     assert _empty(netenv)
+
+
+def test_prune_removes_the_bridge_of_a_deleted_state_root(netenv, tmp_path):
+    """rm -rf of a MINIDOCKER_ROOT leaves its bridge and chains in the kernel; the
+    bridge's alias names that root, so `system prune` (from any root) finds them."""
+    gone = tmp_path / "gone-root"
+    md("run", "--rm", "busybox", "true", env={"MINIDOCKER_ROOT": str(gone)}, check=True)
+    assert netlink.link_alias(netenv.bridge) == os.path.join(str(gone), "lib")
+    assert netenv.chain in iptables.save()
+    p = md("system", "prune", "-f", check=True)        # nothing: its owner is still there
+    assert netlink.link_exists(netenv.bridge), p.stdout
+    import shutil
+    shutil.rmtree(gone)
+    p = md("system", "prune", "-f", check=True)
+    assert f"bridge {netenv.bridge} of the deleted state root" in p.stdout, p.stdout
+    assert not netlink.link_exists(netenv.bridge)
+    assert netenv.chain not in iptables.save()
