@@ -9,7 +9,17 @@ Map of this file:
 
 Running A B C A B C ... (not AAA BBB CCC) spreads the machine's drift (other
 load, caches, thermal) over all contenders equally, so the *ratio* is fair
-even when absolute times wobble. We report median, min and max per contender
+even when absolute times wobble. Two more rules make every sample start from
+the same machine state, whoever runs it:
+  * the order is counterbalanced: A B C in even rounds, C B A in odd ones.
+    With a fixed order, B always runs right after A and pays for what A left
+    behind (the page cache A dirtied being written back, a registry still
+    flushing A's upload); in the first runs of this harness that cost landed
+    on minidocker every time, because it always ran second.
+  * sync(2) before every sample, outside the timed part: no contender's time
+    includes the writeback of another's files (an extraction writes 220 MB;
+    with 24 GB of RAM the kernel starts writing that back only after 30 s,
+    i.e. during some later, unrelated sample). We report median, min and max per contender
 and the ratio of medians against a named baseline.
 
 Verdicts are computed from the medians here, never typed by hand: a table with
@@ -18,6 +28,7 @@ a target always ends with "Target: ... — met (ratio x.xx)" or "— MISSED (...
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -63,10 +74,11 @@ def measure(contenders: list[Contender], rounds: int, warmup: int = 1) -> list[C
             live.append(c)
         except Exception as e:   # a peer that cannot run here is reported, not hidden
             c.error = str(e)[:300]
-    for _ in range(rounds):
-        for c in live:
+    for r in range(rounds):
+        for c in (live if r % 2 == 0 else live[::-1]):     # counterbalanced (see top)
             if c.error:
                 continue
+            os.sync()                                         # untimed: a clean start (see top)
             t0 = time.perf_counter()
             try:
                 c.run()

@@ -490,7 +490,6 @@ def bench_extract(tmp: str, rounds: int, mb: int = 200) -> str:
         sh([sys.executable, "-c", code, tarball, fresh()], cwd=REPO)
 
     cs = [Contender("GNU tar -x", gnu), Contender("minidocker tarsafe.extract_layer", ours)]
-    _settle()
     measure(cs, max(4, rounds // 2))
     # The trees (~2 GB) stay until main() removes `tmp` after the last bench: deleting
     # them now would slow every file the next benches create, for minutes (see fresh()).
@@ -498,12 +497,6 @@ def bench_extract(tmp: str, rounds: int, mb: int = 200) -> str:
 
 
 # --- push / pull vs skopeo -----------------------------------------------------------
-
-def _settle() -> None:
-    """sync(2) before a table: the setup (and the bench before) leave hundreds of MB of
-    dirty pages, whose writeback would otherwise eat the CPU of whichever runs next."""
-    os.sync()
-
 
 def _image_with_fresh_layers(store, tag: str, layers: int, mb: float) -> None:
     """An image of `layers` new random layers (mb MB each plus 20 small files, gzip)
@@ -598,7 +591,6 @@ def bench_registry(tmp: str, rounds: int) -> str:
 
         # 1. push, equal work: a fresh random layer every run, so neither tool can mount
         cs = _push_pair(store, host, "up50", need, 1, 50)
-        _settle()
         measure(cs, rounds)
         out.append(table("Push a 50 MB single-layer image, both upload (a never-seen layer each run)",
                          cs, baseline="skopeo copy (push)"))
@@ -624,7 +616,6 @@ def bench_registry(tmp: str, rounds: int) -> str:
               Contender("minidocker push", lambda: sh(MD + ["push", f"{host}/bench/mnt-md{nxt('md')}:1"])),
               Contender("transfer.push() in-process (no interpreter start-up)", lambda: transfer.push(
                   f"{host}/bench/mnt-ip{nxt('ip')}:1", store=store, out=io.StringIO()))]
-        _settle()
         measure(cs, rounds)
         out.append(table("Push a 50 MB single-layer image to a fresh repository, both may mount "
                          "(cross-repository mount: the registry has the blob in another repository)",
@@ -636,7 +627,6 @@ def bench_registry(tmp: str, rounds: int) -> str:
 
         # 3. push 20 layers, equal work
         cs = _push_pair(store, host, "up20x", need, 20, 2.5)
-        _settle()
         measure(cs, rounds)
         out.append(table("Push a 20-layer image (20 x 2.5 MB), both upload (never-seen layers each run)",
                          cs, baseline="skopeo copy (push)"))
@@ -649,7 +639,6 @@ def bench_registry(tmp: str, rounds: int) -> str:
         for title, ref in (("Pull a 50 MB single-layer image into an empty store", "bench/pullme:1"),
                            ("Pull a 20-layer image (20 x 2.5 MB) into an empty store", "bench/pull20:1")):
             cs = _pull_trio(tmp, host, ref)
-            _settle()
             measure(cs, rounds)
             out.append(table(title, cs, baseline="skopeo copy (pull)"))
             out.append("Note: `skopeo copy` only stores the blobs; minidocker also verifies and unpacks "

@@ -2,12 +2,15 @@
 same result as GNU tar, stricter on broken archives, and the parent-directory
 cache never lets a later entry write through a directory replaced by a symlink."""
 import gzip
+import hashlib
 import io
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import tarfile
+import zlib
 
 import pytest
 
@@ -307,3 +310,74 @@ def test_fchown_skipped_only_when_it_changes_nothing(tmp_path):
             st = os.lstat(target / name)
             assert (st.st_uid, st.st_gid) == (0, 0), (target, name)
         assert (os.lstat(target / "c").st_uid, os.lstat(target / "c").st_gid) == (1234, 5678)
+
+
+def _member(data: bytes, flags: int = 0, fields: bytes = b"") -> bytes:
+    """One gzip member with the optional header fields of RFC 1952 (as `gzip -N`,
+    `gzip --comment` or pigz may write them); `fields` are those bytes, in order."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = c.compress(data) + c.flush()
+    head = b"\x1f\x8b\x08" + bytes([flags]) + bytes(6) + fields
+    if flags & 2:                                  # FHCRC: the low 16 bits of the header's CRC-32
+        head += struct.pack("<H", zlib.crc32(head) & 0xFFFF)
+    return head + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+def _inflate(blob: bytes, check_crc: bool, step: int = 4096) -> bytes:
+    r = tarsafe.decompressed(io.BufferedReader(io.BytesIO(blob), 16), check_crc=check_crc)
+    out = []
+    while chunk := r.read(step):
+        out.append(chunk)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("check_crc", [True, False])
+def test_gzip_header_fields_and_members_read_the_same_both_ways(check_crc):
+    """The raw-deflate path (check_crc=False) parses headers and trailers itself:
+    it must read every member zlib's own gzip mode reads, header flags and all."""
+    a, b, c = os.urandom(70000), b"text " * 30000, b""
+    blob = (_member(a, 4, b"\x05\x00ABCDE")                    # FEXTRA: 2-byte length, 5 bytes
+            + _member(b, 8 | 16 | 2, b"name\0comment\0")  # FNAME, FCOMMENT, FHCRC
+            + _member(c)                                        # an empty member
+            + gzip.compress(b"tail") + bytes(700))              # Python's own gzip, then padding
+    assert _inflate(blob, check_crc) == a + b + c + b"tail"
+    assert _inflate(blob, check_crc, step=1) == a + b + c + b"tail"    # trailers split across reads
+
+
+def test_without_crc_check_the_length_and_the_header_are_still_checked():
+    data = os.urandom(5000)
+    good = _member(data)
+    bad_crc = good[:-8] + bytes([good[-8] ^ 1]) + good[-7:]
+    assert _inflate(bad_crc, check_crc=False) == data        # the caller's SHA-256 judges the bytes
+    with pytest.raises(ImageError, match="gzip"):
+        _inflate(bad_crc, check_crc=True)
+    bad_len = good[:-4] + struct.pack("<I", len(data) + 1)
+    reserved_flag = good[:3] + b"\x20" + good[4:]
+    not_deflate = good[:2] + b"\x07" + good[3:]
+    for broken in (bad_len, reserved_flag, not_deflate, good[:-3], good[:6], good[:len(good) // 2]):
+        for check_crc in (True, False):
+            with pytest.raises(ImageError, match="gzip"):
+                _inflate(broken, check_crc)
+
+
+def test_store_skips_the_crc_only_where_a_diff_id_checks_the_bytes(md_root):
+    """A layer whose diff_id is known (pull, load) is unpacked without gzip's CRC: the
+    SHA-256 of what it inflates to is compared with the diff_id, a stronger check of
+    the same bytes. One without (a build's or an import's own layer) keeps the CRC."""
+    from minidocker.image.store import Store
+    st = Store()
+    st.layout.init()
+    raw = _plain_tar([("a", "file", {"data": b"hello"})])
+    diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+    good = _member(raw)
+    bad_crc = good[:-8] + bytes([good[-8] ^ 1]) + good[-7:]   # right bytes, wrong CRC-32
+    digest, _ = st.layout.put_blob(bad_crc)
+    with pytest.raises(ImageError, match="gzip"):
+        st.unpack(digest)                            # no diff_id to check against: the CRC counts
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(ImageError, match="diff_id"):
+        st.unpack(digest, wrong)                     # the SHA-256 refuses what the CRC no longer does
+    assert not os.path.exists(st.layer_dir(wrong))
+    assert st.unpack(digest, diff_id).diff_id == diff_id
+    assert open(os.path.join(st.layer_dir(diff_id), "a"), "rb").read() == b"hello"
+    assert sorted(os.listdir(st.layers_dir)) == sorted([diff_id[7:], diff_id[7:] + ".json"])
