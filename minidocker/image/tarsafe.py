@@ -46,14 +46,16 @@ Race note: we lstat then create; that is safe because the directory being
 filled is private to this process (the store extracts into a fresh temp dir).
 
 Speed (a layer can hold 50,000 files; GNU tar is the yardstick, bench/run.py):
-per file we make the same six system calls as `tar -x` (open, write, fchown,
-fchmod, futimens, close) and as little Python as we can around them:
+per file we make at most the six system calls of `tar -x` (open, write, fchown,
+fchmod, futimens, close), usually four, and as little Python as we can around them:
   * TarReader parses headers itself (tarstream.py), ~4 us a member against
     tarfile's ~25 us;
   * resolved parent directories are cached (_Extraction.known; why that is
     safe is written there), so a file costs no lstat() of its parents;
   * no lstat() before creating either: O_EXCL's EEXIST says something is in
     the way, and only then is it removed;
+  * no fchown() that would change nothing, and then no fchmod() either when
+    open() could give the mode itself (no setuid bits, none the umask clears);
   * a small file is one read and one write(2); the step() strings for
     --explain are built only when someone records them;
   * buffers of 64 kB, which malloc recycles (see _COPY_CHUNK).
@@ -327,6 +329,7 @@ class _Extraction:
         except OSError:
             pass      # no root: the first entry fails with a proper ImageError
         self.explain = _explaining()
+        self.creatable = 0o777 & ~_umask()          # the mode bits open(2) keeps as given
 
     # --- paths -------------------------------------------------------------------
 
@@ -431,10 +434,15 @@ class _Extraction:
         self.dirs.append((rel, m))
 
     def file(self, source, m, path: str, parent: str) -> None:
-        """open(O_CREAT|O_EXCL|O_NOFOLLOW), write(2), fchown, fchmod, futimens, close:
-        the same six system calls per file as GNU tar. This runs once per file of
-        the layer, so it is written for speed (see the comments)."""
+        """open(O_CREAT|O_EXCL|O_NOFOLLOW), write(2), [fchown, fchmod,] futimens, close;
+        shell: `install -m MODE -o UID -g GID /dev/stdin PATH` then `touch -d @MTIME PATH`.
+        This runs once per file of the layer, so it is written for speed (see the comments)."""
         mode = m.mode & 0o7777
+        # fchown only when it changes something (see setgid); and when it does not run,
+        # a mode that open()'s umask leaves whole is given at creation: no fchmod either
+        # (tar, as root, opens with the owner bits only and fchmods every file)
+        chown = self.as_root and ((m.uid, m.gid) != self.ids or parent in self.setgid)
+        direct = not chown and not mode & ~self.creatable
         if self.explain:   # only then build the two strings (~1 us a file otherwise wasted)
             step("extract", f"open({path}, O_CREAT|O_EXCL|O_NOFOLLOW) + write {m.size} bytes",
                  f"install -m {mode:o} -o {m.uid} -g {m.gid} /dev/stdin {path}")
@@ -442,10 +450,10 @@ class _Extraction:
         # planted at this name; EEXIST is how we learn something is in the way
         # (cheaper than an lstat() before every file, and no race).
         try:
-            fd = os.open(path, _CREATE, 0o600)
+            fd = os.open(path, _CREATE, mode if direct else 0o600)
         except FileExistsError:
             self._replace(path)
-            fd = os.open(path, _CREATE, 0o600)
+            fd = os.open(path, _CREATE, mode if direct else 0o600)
         try:
             left = m.size
             while left:      # a small file is one read and one write(2); big ones 64 kB at a time
@@ -457,9 +465,10 @@ class _Extraction:
                 if n != len(chunk):           # a regular file takes it all at once; if not, the rest
                     _write_all(fd, chunk[n:])
                 left -= len(chunk)
-            if self.as_root and ((m.uid, m.gid) != self.ids or parent in self.setgid):
-                os.fchown(fd, m.uid, m.gid)      # (skipped when it would change nothing: see setgid)
-            os.fchmod(fd, mode)  # after chown: chown clears setuid/setgid
+            if not direct:
+                if chown:
+                    os.fchown(fd, m.uid, m.gid)
+                os.fchmod(fd, mode)  # after chown: chown clears setuid/setgid
             if m.pax_headers:
                 _set_xattrs(fd, m, self.res)
                 _set_times(fd, m, follow=True)
@@ -590,6 +599,20 @@ def _escape(entry: str, link: str, why: str) -> ImageError:
     return ImageError(
         f"tar entry {entry!r} would be written through {link!r}, leaving the root: {why}",
         hint="this tarball is broken or malicious; nothing outside the target was written")
+
+
+def _umask() -> int:
+    """The process's umask, read from /proc/self/status ("Umask:\t0022", Linux 4.7+).
+    Not os.umask(), which can only read it by changing it: another thread creating a
+    file in between would get the wrong mode. Unknown: 0o777, so every file is fchmod()ed."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777
 
 
 def _write_all(fd: int, data: bytes) -> None:

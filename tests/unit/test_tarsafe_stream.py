@@ -381,3 +381,20 @@ def test_store_skips_the_crc_only_where_a_diff_id_checks_the_bytes(md_root):
     assert st.unpack(digest, diff_id).diff_id == diff_id
     assert open(os.path.join(st.layer_dir(diff_id), "a"), "rb").read() == b"hello"
     assert sorted(os.listdir(st.layers_dir)) == sorted([diff_id[7:], diff_id[7:] + ".json"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_modes_are_exact_whatever_the_umask(tmp_path, umask):
+    """Files whose mode open(2) can give directly skip fchmod; the umask must never
+    show in the result (0o077 would turn 0644 into 0600 if we trusted open alone)."""
+    modes = [0o644, 0o755, 0o600, 0o444, 0o777, 0o4755, 0o2755, 0o1777, 0o000, 0o664]
+    raw = _plain_tar([(f"f{m:o}", "file", {"data": b"x", "mode": m}) for m in modes])
+    out = tmp_path / "out"
+    out.mkdir()
+    old = os.umask(umask)
+    try:
+        tarsafe.extract_layer(io.BytesIO(raw), str(out))
+    finally:
+        os.umask(old)
+    assert {m: stat.S_IMODE(os.lstat(out / f"f{m:o}").st_mode) for m in modes} == {m: m for m in modes}
+    assert (out / "f444").read_bytes() == b"x"
