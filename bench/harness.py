@@ -16,11 +16,15 @@ the same machine state, whoever runs it:
     behind (the page cache A dirtied being written back, a registry still
     flushing A's upload); in the first runs of this harness that cost landed
     on minidocker every time, because it always ran second.
-  * sync(2) before every sample, outside the timed part: no contender's time
-    includes the writeback of another's files (an extraction writes 220 MB;
-    with 24 GB of RAM the kernel starts writing that back only after 30 s,
-    i.e. during some later, unrelated sample). We report median, min and max per contender
-and the ratio of medians against a named baseline.
+  * a pause of SETTLE seconds, then sync(2), before every sample, outside the
+    timed part. Much of what a contender costs the kernel happens after it
+    exits, in kernel threads: a network namespace is torn down by a workqueue
+    (cleanup_net: unregistering its devices, RCU grace periods under the
+    rtnl lock, tens of ms when it held a veth), and dirty pages are written
+    back 30 s later (an extraction writes 220 MB). Without the pause and the
+    sync that work lands in whichever sample runs next and is charged to it.
+We report median, min and max per contender and the ratio of medians against
+a named baseline.
 
 Verdicts are computed from the medians here, never typed by hand: a table with
 a target always ends with "Target: ... — met (ratio x.xx)" or "— MISSED (...)".
@@ -34,6 +38,9 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
+
+
+SETTLE = 0.2     # seconds of quiet before each sample (see top)
 
 
 @dataclass
@@ -78,7 +85,8 @@ def measure(contenders: list[Contender], rounds: int, warmup: int = 1) -> list[C
         for c in (live if r % 2 == 0 else live[::-1]):     # counterbalanced (see top)
             if c.error:
                 continue
-            os.sync()                                         # untimed: a clean start (see top)
+            time.sleep(SETTLE)                                # untimed: a clean start (see top)
+            os.sync()
             t0 = time.perf_counter()
             try:
                 c.run()

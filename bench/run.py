@@ -771,6 +771,53 @@ BENCHES = {"start": bench_start, "exec": bench_exec, "overlay": bench_overlay, "
            "quota": bench_quota, "notebooks": bench_notebooks, "cgroupjoin": bench_cgroup_join}
 
 
+def _scratch_fs(base: str, gb: int = 24):
+    """A fresh ext4 (with a journal) on a loop device, for every file the benches write.
+    Returns (mount point, a note for the report, a function that removes it all).
+
+    Why: this VM's root file system is ext4 *without* a journal, and there the
+    inode allocator skips every inode freed in the last 5 to 10 minutes, reading
+    each one to check (fs/ext4/ialloc.c, recently_deleted()). A file create then
+    costs from 6 us to 0.9 ms depending on what the machine deleted before
+    (measured with 440 creates right after a test suite's clean-up: 131 us each),
+    and one `tar -x` of the extraction bench took from 0.8 to 4.2 s. That is the
+    bench's own history, not the tools. A fresh journaled ext4 is what a docker
+    host's /var/lib usually is, and it starts every run in the same state.
+    Shell: truncate -s 24G IMG; mkfs.ext4 -i 65536 IMG; losetup --direct-io=on -f IMG;
+    mount /dev/loopN MNT (inode tables written now, not by a lazy-init thread
+    during the benches; direct I/O: no second copy of every page in the page cache).
+    Where no loop device can be had, the benches run on `base` and say so."""
+    undo: list = []
+
+    def unmount() -> None:
+        for fn in reversed(undo):
+            try:
+                fn()
+            except Exception as e:          # say it: a leftover mount or loop device is a bug
+                print(f"bench: clean-up step failed: {e}", file=sys.stderr)
+        undo.clear()
+
+    try:
+        fd, img = tempfile.mkstemp(prefix="mdkbench-", suffix=".ext4", dir=base)   # a name of its own
+        undo.append(lambda: os.unlink(img))
+        try:
+            os.ftruncate(fd, gb << 30)    # sparse: only what the benches write takes disk space
+        finally:
+            os.close(fd)
+        mnt = img[:-5] + "-mnt"
+        sh(["mkfs.ext4", "-q", "-F", "-i", "65536", "-E", "lazy_itable_init=0,lazy_journal_init=0", img])
+        dev = subprocess.check_output(["losetup", "--find", "--show", "--direct-io=on", img], text=True).strip()
+        undo.append(lambda: sh(["losetup", "-d", dev]))
+        os.mkdir(mnt)
+        undo.append(lambda: os.rmdir(mnt))
+        sh(["mount", "-t", "ext4", dev, mnt])
+        undo.append(lambda: sh(["umount", mnt]))
+    except Exception as e:
+        unmount()
+        return base, f"{base} (no scratch file system: {str(e)[:120]})", lambda: None
+    return mnt, f"a fresh {gb} GB ext4 with a journal on a loop device (bench/run.py _scratch_fs says why)", unmount
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=10)
@@ -787,18 +834,19 @@ def main(argv=None) -> int:
     # byte-compile first: with PYTHONDONTWRITEBYTECODE set, every run would recompile the sources
     subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "minidocker")],
                    capture_output=True)
-    # Scratch space (state root, registry storage, skopeo's and tar's outputs) on /var/tmp,
-    # beside where the real stores live (/var/lib/minidocker, /var/lib/containers; the same
-    # file system here). Not /tmp: the lab VM's test suites create and delete thousands of
-    # files there, and ext4 then spends a pull's time allocating inodes (perf: find_inode_bit,
-    # recently_deleted) -- for every tool alike, but as noise that swamps the comparison.
-    tmp = tempfile.mkdtemp(prefix="mdkbench-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
+    # Scratch space: the state root, registry storage, skopeo's, umoci's and tar's
+    # outputs, TMPDIR: all on a file system made for this run (see _scratch_fs).
+    base = "/var/tmp" if os.path.isdir("/var/tmp") else tempfile.gettempdir()
+    mnt, scratch_note, unmount = _scratch_fs(base)
+    tmp = tempfile.mkdtemp(prefix="mdkbench-", dir=mnt)
+    os.environ["TMPDIR"] = tmp           # the registry's storage, skopeo's temp files
+    tempfile.tempdir = None
     os.environ.setdefault("MINIDOCKER_ROOT", os.path.join(tmp, "root"))
     # a cgroup parent of our own, removed at the end by `system prune` (it drops the parent once empty)
     os.environ.setdefault("MINIDOCKER_CGROUP_PARENT", f"minidocker-bench-{os.getpid()}")
     date, where = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", machine()
     parts = [f"# minidocker benchmarks\n\n{date}; {where}; "
-             f"{a.rounds} interleaved rounds per comparison.\n\nReproduce: `sudo make bench` "
+             f"{a.rounds} interleaved rounds per comparison; scratch: {scratch_note}.\n\nReproduce: `sudo make bench` "
              f"(or `.venv/bin/python -m bench.run --rounds {a.rounds}`). Every sample is in latest.json; "
              "the figure is latest.png (`python -m bench.plot latest.json OUT.png` redraws it).\n"]
     harness.RECORDED.clear()
@@ -814,6 +862,7 @@ def main(argv=None) -> int:
     finally:
         subprocess.run(MD + ["system", "prune", "-f"], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        unmount()
     os.makedirs(a.out, exist_ok=True)
     text = "\n".join(parts)
     with open(os.path.join(a.out, "latest.md"), "w") as f:

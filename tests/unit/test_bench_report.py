@@ -203,3 +203,21 @@ def test_unplotted_comparisons_stay_out_of_the_figure(tmp_path, monkeypatch):
     record("hidden", [Contender("b", samples=[1.0])], plot=False)
     bp.plot({"comparisons": list(harness.RECORDED)}, str(tmp_path / "p.png"))
     assert seen == ["shown"]
+
+
+def test_measure_counterbalances_the_order_and_settles_before_every_sample(monkeypatch):
+    """A B in even rounds, B A in odd ones; each timed sample preceded by the
+    untimed pause and sync(2), and the warm-up runs are not samples."""
+    events = []
+    monkeypatch.setattr(harness.os, "sync", lambda: events.append("sync"))
+    monkeypatch.setattr(harness.time, "sleep", lambda s: events.append(f"sleep {s}"))
+    a = harness.Contender("A", run=lambda: events.append("A"))
+    b = harness.Contender("B", run=lambda: events.append("B"))
+    harness.measure([a, b], rounds=3)
+    runs = [e for e in events if e in ("A", "B")]
+    assert runs == ["A", "B"] + ["A", "B", "B", "A", "A", "B"]        # warm-ups, then ABBA...
+    timed = events[events.index("B") + 1:]                               # after the warm-ups
+    assert timed == [f"sleep {harness.SETTLE}", "sync", "A", f"sleep {harness.SETTLE}", "sync", "B",
+                     f"sleep {harness.SETTLE}", "sync", "B", f"sleep {harness.SETTLE}", "sync", "A",
+                     f"sleep {harness.SETTLE}", "sync", "A", f"sleep {harness.SETTLE}", "sync", "B"]
+    assert len(a.samples) == len(b.samples) == 3
