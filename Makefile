@@ -81,12 +81,13 @@ test-fast: venv
 	  --ignore=tests/integration/test_vagrant_provision.py tests/unit tests/integration
 
 # Peers only the benchmarks need (podman is large, so it is not in DEB_PKGS).
-BENCH_DEB_PKGS := podman crun runc skopeo
+# e2fsprogs: mkfs.ext4 for the scratch file system the benches write to (bench/run.py _scratch_fs).
+BENCH_DEB_PKGS := podman crun runc skopeo e2fsprogs
 bench: venv base-image
 	@if command -v apt-get >/dev/null; then \
 	  missing=$$(for p in $(BENCH_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
-	elif command -v dnf >/dev/null; then dnf install -y -q podman crun runc skopeo; fi
+	elif command -v dnf >/dev/null; then dnf install -y -q podman crun runc skopeo e2fsprogs; fi
 	$(PY) -m pip install -q -e '.[bench]' --config-settings editable_mode=compat
 	$(PY) -m bench.run $(BENCH_ARGS)
 
