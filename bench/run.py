@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import glob
 import json
 import os
 import platform
@@ -249,7 +250,8 @@ def _rss_kb(pid: int) -> int:
 
 
 def bench_memory(tmp: str, rounds: int, n: int = 8) -> str:
-    """Marginal resident memory per running detached container: ours against conmon.
+    """Marginal resident memory per running detached container: ours against conmon
+    (podman) and containerd-shim-runc-v2 (docker, on a dockerd started for the bench).
 
     For each runtime, `n` detached `sleep 1000` containers run at once; per container
     we sum the runtime's own processes (the monitor / shim and any helper it keeps,
@@ -263,10 +265,21 @@ def bench_memory(tmp: str, rounds: int, n: int = 8) -> str:
     runtimes = [("minidocker", "monitor (python)", _md_detached)]
     if shutil.which("podman") and shutil.which("conmon"):
         runtimes.append(("podman --runtime runc", "conmon", _podman_detached))
+    # docker's engine (Debian's docker.io), started privately for this bench: its
+    # containerd keeps one containerd-shim-runc-v2 per container (tests/dockerd.py)
+    from tests.dockerd import PrivateDockerd, Unavailable
+    engine, docker_missing = PrivateDockerd(os.path.join(tmp, "dockerd")), ""
+    try:
+        denv = engine.__enter__()
+        sh(f"tar -C {b}/rootfs -c . | docker import - mdkbench-busybox", env=denv)
+        runtimes.append(("docker (containerd)", "containerd-shim-runc-v2", _docker_detached(denv)))
+    except (Unavailable, RuntimeError) as e:
+        engine.__exit__(None, None, None)
+        engine, docker_missing = None, str(e)[:200]
     got = {name: {"rss": [], "pss": [], "used": [], "pinned": [], "error": ""} for name, _, _ in runtimes}
     image_ok = False
     try:
-        if len(runtimes) > 1:
+        if any(name.startswith("podman") for name, _, _ in runtimes):
             try:
                 _podman_image(b)
                 image_ok = True
@@ -288,6 +301,8 @@ def bench_memory(tmp: str, rounds: int, n: int = 8) -> str:
     finally:
         if image_ok:
             subprocess.run(["podman", "rmi", "-f", "mdkbench-busybox"], capture_output=True)
+        if engine is not None:
+            engine.__exit__(None, None, None)
 
     def cell(xs: list[float]) -> str:
         return f"{statistics.median(xs):.1f} ({min(xs):.1f} – {max(xs):.1f})" if xs else "–"
@@ -308,19 +323,10 @@ def bench_memory(tmp: str, rounds: int, n: int = 8) -> str:
                Contender(f"{short} PSS", samples=g["pss"], error=g["error"]),
                Contender(f"{name}: machine-wide pinned", samples=g["pinned"], error=g["error"]),
                Contender(f"{name}: machine-wide used", samples=g["used"], error=g["error"])]
-    if len(runtimes) == 1:
+    if not any(name.startswith("podman") for name, _, _ in runtimes):
         lines.append("| podman --runtime runc | conmon | not run: podman or conmon not installed | | | |")
-    shims = subprocess.run(["pgrep", "-x", "containerd-shim-runc-v2"], capture_output=True, text=True).stdout.split()
-    if subprocess.run(["pgrep", "-x", "containerd"], capture_output=True).returncode == 0 and shims:
-        rss = [_rss_kb(int(p)) / 1024 for p in shims]
-        pss = [_pss_kb(int(p)) / 1024 for p in shims]
-        lines.append(f"| containerd (shims already running) | containerd-shim-runc-v2 | {cell(rss)} | "
-                     f"{cell(pss)} | – | – |")
-        cs += [Contender("containerd-shim-runc-v2 RSS", samples=rss),
-               Contender("containerd-shim-runc-v2 PSS", samples=pss)]
-    else:
-        lines.append("| containerd | containerd-shim-runc-v2 | not measured: no containerd running "
-                     "(the bench does not start docker) | | | |")
+    if docker_missing:
+        lines.append(f"| docker (containerd) | containerd-shim-runc-v2 | not run: {docker_missing} | | | |")
     t_pss = Target("minidocker monitor PSS", 15.0, "resident overhead under 15 MB per container (monitor PSS)",
                    "value")
     t_pin = Target("minidocker: machine-wide pinned", 15.0,
@@ -421,6 +427,24 @@ def _md_detached(name: str):
     except BaseException:
         subprocess.run(MD + ["rm", "-f", name], capture_output=True)
         raise
+
+
+def _docker_detached(env: dict):
+    """start(name) for _marginal: `docker run -d`; the monitor is the container's parent,
+    the containerd-shim-runc-v2 that containerd started for it."""
+    def start(name: str):
+        try:
+            sh(["docker", "run", "-d", "--name", name, "--network", "none", "mdkbench-busybox", "sleep", "1000"],
+               env=env)
+            ctr = int(subprocess.check_output(["docker", "inspect", "-f", "{{.State.Pid}}", name], env=env,
+                                              text=True))
+            with open(f"/proc/{ctr}/stat") as f:
+                shim = int(f.read().rpartition(")")[2].split()[1])     # field 4, after "(comm)"
+            return shim, ctr, lambda: sh(["docker", "rm", "-f", name], env=env)
+        except BaseException:
+            subprocess.run(["docker", "rm", "-f", name], env=env, capture_output=True)
+            raise
+    return start
 
 
 def _podman_detached(name: str):
@@ -741,7 +765,6 @@ def bench_quota(tmp: str, rounds: int) -> str:
 
 def bench_notebooks(tmp: str, rounds: int) -> str:
     """Wall time of every lesson under nbval (one run), and of the whole suite."""
-    import glob
     import re
     rows, total, times = [], 0.0, []
     nbs = sorted(glob.glob(os.path.join(REPO, "notebooks", "[0-9]*.ipynb")))
@@ -850,6 +873,9 @@ def main(argv=None) -> int:
              f"(or `.venv/bin/python -m bench.run --rounds {a.rounds}`). Every sample is in latest.json; "
              "the figure is latest.png (`python -m bench.plot latest.json OUT.png` redraws it).\n"]
     harness.RECORDED.clear()
+    # podman (cgroupfs manager) makes a libpod_parent cgroup in every hierarchy and leaves it
+    from tests.dockerd import remove_new_cgroups
+    podman_cgroups = set(glob.glob("/sys/fs/cgroup/*/libpod_parent"))
     try:
         sh(MD + ["run", "--rm", "--network", "none", "busybox", "true"])   # builds the base image once
         for name in a.only.split(","):
@@ -863,6 +889,7 @@ def main(argv=None) -> int:
         subprocess.run(MD + ["system", "prune", "-f"], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
         unmount()
+        remove_new_cgroups(podman_cgroups, "/sys/fs/cgroup/*/libpod_parent")
     os.makedirs(a.out, exist_ok=True)
     text = "\n".join(parts)
     with open(os.path.join(a.out, "latest.md"), "w") as f:

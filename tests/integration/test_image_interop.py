@@ -121,37 +121,18 @@ def test_docker_archive_both_ways(store, tmp_path):
 
 @pytest.fixture
 def dockerd(tmp_path_factory):
-    """dockerd on its own socket, data root and exec root; no iptables, no bridge. Stopped after."""
-    if not (shutil.which("dockerd") and shutil.which("docker")):
-        pytest.skip("no docker engine here (apt-get install docker.io)")
-    import time
-    base = tmp_path_factory.mktemp("mdimg-dockerd")
-    sock = f"unix://{base}/docker.sock"
-    log = open(base / "log", "w")
-    proc = subprocess.Popen(["dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
-                             "--data-root", base / "data", "--exec-root", base / "exec",
-                             "--pidfile", base / "docker.pid", "-H", sock],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    env = {**os.environ, "DOCKER_HOST": sock}
+    """dockerd on its own socket, data root and exec root; no iptables, no bridge.
+    Stopped after, with its mounts and the cgroup parents it made (tests/dockerd.py)."""
+    from tests.dockerd import PrivateDockerd, Unavailable
+    engine = PrivateDockerd(tmp_path_factory.mktemp("mdimg-dockerd"))
     try:
-        for _ in range(100):
-            if subprocess.run(["docker", "info"], env=env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.skip(f"dockerd did not start: {open(base / 'log').read()[-500:]}")
+        env = engine.__enter__()
+    except Unavailable as e:
+        pytest.skip(str(e))
+    try:
         yield env
     finally:
-        subprocess.run(["docker", "rm", "-f", "mdimg-dk1"], env=env, capture_output=True)
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        subprocess.run(["umount", "-R", "-l", base / "data"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        engine.__exit__(None, None, None)
 
 
 def test_real_docker_save_load_both_ways(store, dockerd, tmp_path):
