@@ -518,10 +518,10 @@ def prune(live: set[str] | None = None) -> list[str]:
     2. leases without an endpoint record (a crash between lease and record);
     3. veths plugged into one of our bridges that no live endpoint owns;
     4. rules in our chains tagged "container=ID" that no live endpoint owns;
-    5. the default bridge (params.bridge_name()) when the state root that made
-       it is gone (its alias names that root: see _claim_bridge), with its
-       rules, and our chains if no bridge of ours is left: what a deleted
-       MINIDOCKER_ROOT leaves in the kernel.
+    5. the default bridge (params.bridge_name()) and user networks' bridges
+       (mdk-*) whose state root is gone (their alias names that root: see
+       _claim_bridge), with their rules, and our chains if no bridge of ours
+       is left: what a deleted MINIDOCKER_ROOT leaves in the kernel.
     Only this state root's bridges and chains are looked at, so another
     minidocker (another MINIDOCKER_ROOT) beside us is never touched.
     """
@@ -564,16 +564,37 @@ def prune(live: set[str] | None = None) -> list[str]:
 
 
 def _prune_orphan_bridge() -> list[str]:
-    """Step 5 of prune(). Caller holds the lock."""
-    br = params.bridge_name()
-    owner = netlink.link_alias(br) if netlink.link_exists(br) else None
-    if not owner or owner == params.lib_root() or os.path.isdir(owner):
-        return []                  # no bridge, ours, or its state root still exists
-    _remove_infra({"Bridge": br, "Subnet": params.bridge_subnet()})
-    removed = [f"bridge {br} of the deleted state root {owner}"]
-    ours = [ln["name"] for ln in netlink.list_links()
-            if ln["name"] == br or ln["name"].startswith(params.USER_BRIDGE_PREFIX)]
-    if not ours:
+    """Step 5 of prune(). Caller holds the lock.
+
+    Every bridge we make carries its state root as its alias (`ip link set BR
+    alias ROOT`): the default one and each user network's mdk-*. A bridge whose
+    root directory no longer exists lost its owner (rm -rf of a MINIDOCKER_ROOT):
+    its rules and the bridge go (`iptables -D ...; ip link del BR`). A user
+    network's subnet is read back from the bridge's own address (`ip -4 addr`),
+    since the record that held it is gone with the root."""
+    default = params.bridge_name()
+    gateways = {name: cidr for name, cidr in netlink.addresses()}
+    removed = []
+    for link in netlink.list_links():
+        br = link["name"]
+        if br != default and not br.startswith(params.USER_BRIDGE_PREFIX):
+            continue
+        owner = netlink.link_alias(br)
+        if not owner or owner == params.lib_root() or os.path.isdir(owner):
+            continue               # not ours to judge, ours, or its state root still exists
+        if br == default:
+            subnet = params.bridge_subnet()
+        elif br in gateways:
+            subnet = str(ipaddress.IPv4Interface(gateways[br]).network)
+        else:
+            subnet = ""            # no address: no rules were made for it either
+        if subnet:
+            _remove_infra({"Bridge": br, "Subnet": subnet})
+        else:
+            netlink.destroy_link(br)
+        removed.append(f"bridge {br} of the deleted state root {owner}")
+    if removed and not [ln for ln in netlink.list_links()
+                        if ln["name"] == default or ln["name"].startswith(params.USER_BRIDGE_PREFIX)]:
         iptables.remove_base(chains())
         removed.append(f"iptables chains {chains().nat}*")
     return removed

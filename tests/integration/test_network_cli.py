@@ -204,3 +204,23 @@ def test_prune_removes_the_bridge_of_a_deleted_state_root(netenv, tmp_path):
     assert f"bridge {netenv.bridge} of the deleted state root" in p.stdout, p.stdout
     assert not netlink.link_exists(netenv.bridge)
     assert netenv.chain not in iptables.save()
+
+
+def test_prune_removes_a_user_network_bridge_of_a_deleted_state_root(netenv, tmp_path):
+    """The same for `network create`'s own bridge (mdk-<id>): the record that held its
+    subnet is gone with the root, so prune reads the subnet back from the bridge."""
+    gone = tmp_path / "gone-root"
+    env = {"MINIDOCKER_ROOT": str(gone)}
+    subnet = f"10.210.{netenv.third}.0/24"
+    md("network", "create", "--subnet", subnet, "n5gone", env=env, check=True)
+    md("run", "--rm", "--network", "n5gone", "busybox", "true", env=env, check=True)
+    br = json.loads(md("network", "inspect", "n5gone", env=env, check=True).stdout)[0]["Options"][
+        "com.docker.network.bridge.name"]
+    assert br.startswith(params.USER_BRIDGE_PREFIX) and netlink.link_exists(br)
+    assert subnet in iptables.save()
+    import shutil
+    shutil.rmtree(gone)
+    p = md("system", "prune", "-f", check=True)
+    assert f"bridge {br} of the deleted state root" in p.stdout, p.stdout
+    assert not netlink.link_exists(br)
+    assert subnet not in iptables.save() and br not in iptables.save()
