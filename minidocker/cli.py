@@ -72,12 +72,23 @@ def build_parser(argv: list[str] | None = None) -> Parser:
     return p
 
 
+def _bundle_shorthand(argv: list[str]) -> list[str]:
+    """`minidocker bundle IMAGE DIR [COMMAND...]` is `minidocker bundle create IMAGE DIR ...`
+    (issue 11 spells it so; `bundle create` is what `--help` lists)."""
+    verb = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if verb is not None and argv[verb] == "bundle" and len(argv) > verb + 2 \
+            and argv[verb + 1] not in ("create", "run") and not argv[verb + 1].startswith("-"):
+        return argv[:verb + 1] + ["create"] + argv[verb + 1:]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv in (["--version"], ["-v"]):     # without building ~70 sub-parsers first
         print(f"minidocker version {__version__}")
         return 0
+    argv = _bundle_shorthand(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.version:

@@ -44,3 +44,18 @@ def test_bad_bundle_is_refused(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     p = md("bundle", "run", str(tmp_path))
     assert p.returncode == 125 and "not an OCI runtime spec" in p.stderr
+
+
+def test_bundle_image_dir_is_short_for_bundle_create(tmp_path):
+    """`minidocker bundle IMAGE DIR [COMMAND...]` (issue 11's spelling) writes the same
+    bundle as `bundle create`; runc runs it. `bundle run`, flags and --help keep their meaning."""
+    short, long = tmp_path / "short", tmp_path / "long"
+    p = md("--explain", "bundle", "busybox", str(short), "echo", "hi")
+    assert p.returncode == 0, p.stderr
+    assert md("bundle", "create", "busybox", str(long), "echo", "hi").returncode == 0
+    assert json.loads((short / "config.json").read_text()) == json.loads((long / "config.json").read_text())
+    r = subprocess.run(["runc", "run", "mdk-bundle-t3"], cwd=short, capture_output=True, text=True, timeout=30)
+    subprocess.run(["runc", "delete", "-f", "mdk-bundle-t3"], capture_output=True)
+    assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
+    assert "unknown" in md("bundle", "--bogus", "busybox", str(tmp_path / "x")).stderr
+    assert "create" in md("bundle", "--help").stdout
