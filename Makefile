@@ -12,12 +12,13 @@ JUPYTER_PORT ?= 8888
 PYTEST_ARGS ?=
 
 # System packages, by family. Peers (runc, skopeo, umoci, crun, docker-registry)
-# are here because tests use them to check what minidocker writes.
+# are here because tests use them to check what minidocker writes; e2fsprogs
+# (mkfs.ext4) for the benches' scratch file system, which a test checks.
 DEB_PKGS := python3 python3-venv python3-dev gcc make iproute2 iptables busybox-static \
-	docker-registry runc skopeo umoci crun apache2-utils curl kmod util-linux \
+	docker-registry runc skopeo umoci crun apache2-utils curl kmod util-linux e2fsprogs \
 	qemu-system-x86 shellcheck vagrant debootstrap systemd docker.io
 EL_PKGS := python3.12 python3.12-devel gcc make iproute iptables-nft nftables skopeo runc \
-	crun httpd-tools curl kmod util-linux
+	crun httpd-tools curl kmod util-linux e2fsprogs
 
 .PHONY: lab test test-fast system-deps venv base-image notebooks-test bench profile clean-state help
 
@@ -81,13 +82,12 @@ test-fast: venv
 	  --ignore=tests/integration/test_vagrant_provision.py tests/unit tests/integration
 
 # Peers only the benchmarks need (podman is large, so it is not in DEB_PKGS).
-# e2fsprogs: mkfs.ext4 for the scratch file system the benches write to (bench/run.py _scratch_fs).
-BENCH_DEB_PKGS := podman crun runc skopeo e2fsprogs
+BENCH_DEB_PKGS := podman crun runc skopeo
 bench: venv base-image
 	@if command -v apt-get >/dev/null; then \
 	  missing=$$(for p in $(BENCH_DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
-	elif command -v dnf >/dev/null; then dnf install -y -q podman crun runc skopeo e2fsprogs; fi
+	elif command -v dnf >/dev/null; then dnf install -y -q podman crun runc skopeo; fi
 	$(PY) -m pip install -q -e '.[bench]' --config-settings editable_mode=compat
 	$(PY) -m bench.run $(BENCH_ARGS)
 
