@@ -94,6 +94,8 @@ def test_detached_lifecycle_logs_inspect_exec_stop():
     try:
         assert len(cid) == 64
         assert md("ps", "-q").stdout.split() == [cid[:12]]
+        assert md("ps", "--format", "{{.Names}} {{.Image}} {{.ID}}").stdout.split() == \
+            ["rt-life", "busybox", cid[:12]]
         pid = int(md("inspect", "-f", "{{.State.Pid}}", "rt-life").stdout)
         assert os.path.exists(f"/proc/{pid}")
         assert md("inspect", "-f", "{{.GraphDriver.Name}}", "rt-life").stdout.strip() == "overlay2"
