@@ -801,8 +801,8 @@ def _scratch_fs(base: str, gb: int = 24):
     Why: this VM's root file system is ext4 *without* a journal, and there the
     inode allocator skips every inode freed in the last 5 to 10 minutes, reading
     each one to check (fs/ext4/ialloc.c, recently_deleted()). A file create then
-    costs from 6 us to 0.9 ms depending on what the machine deleted before
-    (measured with 440 creates right after a test suite's clean-up: 131 us each),
+    costs up to 0.9 ms depending on what the machine deleted before (measured:
+    440 creates right after a test suite's clean-up, 131 us each; on tmpfs 6 us),
     and one `tar -x` of the extraction bench took from 0.8 to 4.2 s. That is the
     bench's own history, not the tools. A fresh journaled ext4 is what a docker
     host's /var/lib usually is, and it starts every run in the same state.
