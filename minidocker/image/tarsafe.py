@@ -130,6 +130,7 @@ def decompressed(f: BinaryIO, *, check_crc: bool = True) -> BinaryIO:
 
 
 _BAD_GZIP = "check the file; a truncated or corrupt download looks like this"
+_MAX_GZIP_HEADER = 1 << 20   # a name or comment field longer than this is refused (gzip writes ~100 bytes)
 
 
 class _Gunzip(io.RawIOBase):
@@ -187,6 +188,10 @@ class _Gunzip(io.RawIOBase):
         for flag in (8, 16):                        # FNAME, FCOMMENT: zero-terminated
             if flags & flag:
                 while buf.find(b"\0", pos) < 0:
+                    if len(buf) > _MAX_GZIP_HEADER:   # zlib would stream past it; we hold it in memory
+                        raise ImageError("layer is not a valid gzip stream: a member header longer than "
+                                         f"{_MAX_GZIP_HEADER >> 20} MB (a file name without its end?)",
+                                         hint=_BAD_GZIP)
                     buf = self._more(buf, len(buf) + 1)
                 pos = buf.index(b"\0", pos) + 1
         if flags & 2:                               # FHCRC: 2 bytes

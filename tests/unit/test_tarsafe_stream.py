@@ -360,6 +360,14 @@ def test_without_crc_check_the_length_and_the_header_are_still_checked():
                 _inflate(broken, check_crc)
 
 
+def test_a_file_name_field_without_end_is_refused_before_it_fills_memory():
+    """zlib streams past a gzip header's name field; our own header reader holds it, so a
+    name that never ends (a hostile layer: gigabytes without a NUL) is cut off at 1 MB."""
+    endless = b"\x1f\x8b\x08\x08" + bytes(6) + b"x" * (64 << 20)
+    with pytest.raises(ImageError, match="longer than 1 MB"):
+        _inflate(endless, check_crc=False)
+
+
 def test_store_skips_the_crc_only_where_a_diff_id_checks_the_bytes(md_root):
     """A layer whose diff_id is known (pull, load) is unpacked without gzip's CRC: the
     SHA-256 of what it inflates to is compared with the diff_id, a stronger check of
