@@ -270,11 +270,11 @@ def bench_memory(tmp: str, rounds: int, n: int = 8) -> str:
     from tests.dockerd import PrivateDockerd, Unavailable
     engine, docker_missing = PrivateDockerd(os.path.join(tmp, "dockerd")), ""
     try:
-        denv = engine.__enter__()
+        denv = engine.start()
         sh(f"tar -C {b}/rootfs -c . | docker import - mdkbench-busybox", env=denv)
         runtimes.append(("docker (containerd)", "containerd-shim-runc-v2", _docker_detached(denv)))
     except (Unavailable, RuntimeError) as e:
-        engine.__exit__(None, None, None)
+        engine.stop()
         engine, docker_missing = None, str(e)[:200]
     got = {name: {"rss": [], "pss": [], "used": [], "pinned": [], "error": ""} for name, _, _ in runtimes}
     image_ok = False
@@ -302,7 +302,7 @@ def bench_memory(tmp: str, rounds: int, n: int = 8) -> str:
         if image_ok:
             subprocess.run(["podman", "rmi", "-f", "mdkbench-busybox"], capture_output=True)
         if engine is not None:
-            engine.__exit__(None, None, None)
+            engine.stop()
 
     def cell(xs: list[float]) -> str:
         return f"{statistics.median(xs):.1f} ({min(xs):.1f} – {max(xs):.1f})" if xs else "–"
@@ -497,11 +497,10 @@ def bench_extract(tmp: str, rounds: int, mb: int = 200) -> str:
     n = {"i": 0}
 
     def fresh() -> str:
-        # A new directory every run; the trees are deleted only after the last run.
-        # Deleting 25,700 files right before a run would time ext4 as much as the
-        # extractor: on a journal-less ext4 (this VM's), creating a file scans past
-        # every inode freed in the last minutes (the kernel's recently_deleted()),
-        # which made the very same `tar -x` vary from 2 to 10 s.
+        # A new directory every run; the trees are deleted only after the last run
+        # (with the scratch file system). Deleting 25,700 files between two runs
+        # would put their journal commits and freed blocks inside the next sample;
+        # on a journal-less ext4 it was worse: see _scratch_fs.
         n["i"] += 1
         d = os.path.join(tmp, f"x{n['i']}")
         os.makedirs(d)
@@ -515,8 +514,7 @@ def bench_extract(tmp: str, rounds: int, mb: int = 200) -> str:
 
     cs = [Contender("GNU tar -x", gnu), Contender("minidocker tarsafe.extract_layer", ours)]
     measure(cs, max(4, rounds // 2))
-    # The trees (~2 GB) stay until main() removes `tmp` after the last bench: deleting
-    # them now would slow every file the next benches create, for minutes (see fresh()).
+    # The trees (~2 GB) stay until main() removes the scratch file system (see fresh()).
     return table(f"Layer extraction of a {mb} MB tarball ({mb * 128 + mb // 2} files)", cs, baseline="GNU tar -x")
 
 
@@ -860,23 +858,25 @@ def main(argv=None) -> int:
     # Scratch space: the state root, registry storage, skopeo's, umoci's and tar's
     # outputs, TMPDIR: all on a file system made for this run (see _scratch_fs).
     base = "/var/tmp" if os.path.isdir("/var/tmp") else tempfile.gettempdir()
-    mnt, scratch_note, unmount = _scratch_fs(base)
-    tmp = tempfile.mkdtemp(prefix="mdkbench-", dir=mnt)
-    os.environ["TMPDIR"] = tmp           # the registry's storage, skopeo's temp files
-    tempfile.tempdir = None
-    os.environ.setdefault("MINIDOCKER_ROOT", os.path.join(tmp, "root"))
-    # a cgroup parent of our own, removed at the end by `system prune` (it drops the parent once empty)
-    os.environ.setdefault("MINIDOCKER_CGROUP_PARENT", f"minidocker-bench-{os.getpid()}")
-    date, where = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", machine()
-    parts = [f"# minidocker benchmarks\n\n{date}; {where}; "
-             f"{a.rounds} interleaved rounds per comparison; scratch: {scratch_note}.\n\nReproduce: `sudo make bench` "
-             f"(or `.venv/bin/python -m bench.run --rounds {a.rounds}`). Every sample is in latest.json; "
-             "the figure is latest.png (`python -m bench.plot latest.json OUT.png` redraws it).\n"]
-    harness.RECORDED.clear()
+    from tests.helpers import remove_new_cgroups
     # podman (cgroupfs manager) makes a libpod_parent cgroup in every hierarchy and leaves it
-    from tests.dockerd import remove_new_cgroups
     podman_cgroups = set(glob.glob("/sys/fs/cgroup/*/libpod_parent"))
-    try:
+    mnt, scratch_note, unmount = _scratch_fs(base)
+    tmp = None
+    try:                                # from here on, everything made is undone in `finally`
+        tmp = tempfile.mkdtemp(prefix="mdkbench-", dir=mnt)
+        os.environ["TMPDIR"] = tmp           # the registry's storage, skopeo's temp files
+        tempfile.tempdir = None
+        os.environ.setdefault("MINIDOCKER_ROOT", os.path.join(tmp, "root"))
+        # a cgroup parent of our own, removed at the end by `system prune` (it drops the parent once empty)
+        os.environ.setdefault("MINIDOCKER_CGROUP_PARENT", f"minidocker-bench-{os.getpid()}")
+        date, where = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", machine()
+        parts = [f"# minidocker benchmarks\n\n{date}; {where}; "
+                 f"{a.rounds} interleaved rounds per comparison; scratch: {scratch_note}.\n\nReproduce: "
+                 f"`sudo make bench` (or `.venv/bin/python -m bench.run --rounds {a.rounds}`). Every sample "
+                 "is in latest.json; the figure is latest.png (`python -m bench.plot latest.json OUT.png` "
+                 "redraws it).\n"]
+        harness.RECORDED.clear()
         sh(MD + ["run", "--rm", "--network", "none", "busybox", "true"])   # builds the base image once
         for name in a.only.split(","):
             t0 = time.monotonic()
@@ -887,7 +887,8 @@ def main(argv=None) -> int:
             print(f"bench {name}: {time.monotonic() - t0:.1f}s", file=sys.stderr)
     finally:
         subprocess.run(MD + ["system", "prune", "-f"], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         unmount()
         remove_new_cgroups(podman_cgroups, "/sys/fs/cgroup/*/libpod_parent")
     os.makedirs(a.out, exist_ok=True)

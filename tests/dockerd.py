@@ -3,6 +3,9 @@
     with PrivateDockerd(base_dir) as env:          # env: os.environ + DOCKER_HOST
         subprocess.run(["docker", "info"], env=env)
 
+or, where the engine must outlive a `with` block (a pytest fixture, a bench
+that records its rows later): env = engine.start() ... engine.stop().
+
 dockerd runs on its own socket, data root, exec root and pid file under
 `base_dir`, with no iptables rules and no bridge (--iptables=false
 --ip6tables=false --bridge=none): it changes nothing of the host's network.
@@ -23,6 +26,8 @@ import shutil
 import subprocess
 import time
 
+from tests.helpers import remove_new_cgroups
+
 CGROUP_PARENT = "docker"       # dockerd's default --cgroup-parent (cgroupfs driver)
 
 
@@ -32,18 +37,6 @@ class Unavailable(Exception):
 
 def _cgroup_parents() -> set[str]:
     return set(glob.glob(f"/sys/fs/cgroup/*/{CGROUP_PARENT}"))
-
-
-def remove_new_cgroups(before: set[str], pattern: str) -> None:
-    """rmdir the cgroup directories matching `pattern` that are not in `before`,
-    deepest first (a cgroup directory goes only once its children are gone);
-    a directory still holding a process stays (rmdir fails with EBUSY)."""
-    for path in sorted(set(glob.glob(pattern)) - before, key=lambda p: -p.count("/")):
-        for sub in sorted((d for d, _, _ in os.walk(path)), key=lambda p: -p.count("/")):
-            try:
-                os.rmdir(sub)
-            except OSError:
-                pass
 
 
 class PrivateDockerd:
@@ -57,6 +50,13 @@ class PrivateDockerd:
         self._cgroups_before: set[str] = set()
 
     def __enter__(self) -> dict:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> dict:
+        """Start dockerd and wait until `docker info` answers; returns the env for `docker`."""
         if not (shutil.which("dockerd") and shutil.which("docker")):
             raise Unavailable("no docker engine here (apt-get install docker.io)")
         os.makedirs(self.base, exist_ok=True)
@@ -75,10 +75,11 @@ class PrivateDockerd:
                 break
             time.sleep(0.2)
         why = open(os.path.join(self.base, "log")).read()[-500:]
-        self.__exit__(None, None, None)
+        self.stop()
         raise Unavailable(f"dockerd did not start: {why}")
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
+        """Remove every container, stop dockerd, and leave nothing of it (safe to call twice)."""
         if self.proc is not None:
             ids = subprocess.run(["docker", "ps", "-aq"], env=self.env, capture_output=True,
                                  text=True).stdout.split()

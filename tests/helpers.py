@@ -1,6 +1,7 @@
 """Helpers for tests: run the CLI as a student would."""
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import sys
@@ -91,3 +92,18 @@ def random_layer_image(store, tag: str, layers: int, size: int = 200_000, prefix
     cfg = {"architecture": "amd64", "os": "linux", "config": {},
            "rootfs": {"type": "layers", "diff_ids": [d.diff_id for d in descs]}}
     return store.add_image(cfg, descs, tags=[tag]), descs
+
+
+def remove_new_cgroups(before: set[str], pattern: str) -> None:
+    """rmdir the cgroup directories matching `pattern` (a glob, e.g.
+    "/sys/fs/cgroup/*/docker") that are not in `before`, deepest first: a
+    cgroup directory goes only once its children are gone, and one still
+    holding a process stays (rmdir fails with EBUSY). For the parents peers
+    leave behind (dockerd's docker/, podman's libpod_parent/).
+    Shell: find /sys/fs/cgroup/*/docker -depth -type d -exec rmdir {} \\;"""
+    for path in sorted(set(glob.glob(pattern)) - before, key=lambda p: -p.count("/")):
+        for sub in sorted((d for d, _, _ in os.walk(path)), key=lambda p: -p.count("/")):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass

@@ -559,11 +559,11 @@ def prune(live: set[str] | None = None) -> list[str]:
                 if tag and tag.split()[1] not in live_tags:
                     iptables.delete_rule(table, chain, words[2:])
                     removed.append(f"iptables -t {table} {line}")
-        removed += _prune_orphan_bridge()
+        removed += _prune_orphan_bridges()
     return removed
 
 
-def _prune_orphan_bridge() -> list[str]:
+def _prune_orphan_bridges() -> list[str]:
     """Step 5 of prune(). Caller holds the lock.
 
     Every bridge we make carries its state root as its alias (`ip link set BR
@@ -573,7 +573,7 @@ def _prune_orphan_bridge() -> list[str]:
     network's subnet is read back from the bridge's own address (`ip -4 addr`),
     since the record that held it is gone with the root."""
     default = params.bridge_name()
-    gateways = {name: cidr for name, cidr in netlink.addresses()}
+    gateways = dict(netlink.addresses())        # bridge name -> its 'A.B.C.D/N'
     removed = []
     for link in netlink.list_links():
         br = link["name"]
@@ -593,8 +593,8 @@ def _prune_orphan_bridge() -> list[str]:
         else:
             netlink.destroy_link(br)
         removed.append(f"bridge {br} of the deleted state root {owner}")
-    if removed and not [ln for ln in netlink.list_links()
-                        if ln["name"] == default or ln["name"].startswith(params.USER_BRIDGE_PREFIX)]:
+    if removed and not any(ln["name"] == default or ln["name"].startswith(params.USER_BRIDGE_PREFIX)
+                           for ln in netlink.list_links()):
         iptables.remove_base(chains())
         removed.append(f"iptables chains {chains().nat}*")
     return removed

@@ -126,13 +126,13 @@ def dockerd(tmp_path_factory):
     from tests.dockerd import PrivateDockerd, Unavailable
     engine = PrivateDockerd(tmp_path_factory.mktemp("mdimg-dockerd"))
     try:
-        env = engine.__enter__()
+        env = engine.start()
     except Unavailable as e:
         pytest.skip(str(e))
     try:
         yield env
     finally:
-        engine.__exit__(None, None, None)
+        engine.stop()
 
 
 def test_real_docker_save_load_both_ways(store, dockerd, tmp_path):
