@@ -126,7 +126,10 @@ def urlencode(pairs) -> str:
 
 class _Conn:
     """One connection to scheme://host:port, with a read buffer of its own (so we
-    always know whether the server sent more than the response it owed us)."""
+    always know whether the server sent more than the response it owed us).
+    socket(2) + connect(2), then recv(2) into the buffer; shell: `nc HOST PORT`,
+    or for https (a TLS handshake on top, certificates checked)
+    `openssl s_client -connect HOST:PORT -verify_return_error`."""
 
     def __init__(self, scheme: str, host: str, port: int, timeout: float, tls=None):
         self.key = (scheme, host, port)
